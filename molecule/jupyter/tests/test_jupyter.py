@@ -1,0 +1,114 @@
+"""What a student and an operator would check on the converged machine (runs with testinfra over ssh)."""
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+USER = "oustudent"
+PASSWORD = "molecule-jupyter-pw"
+NOTEBOOKS = "/home/oustudent/notebooks"
+BASE = "http://127.0.0.1:8888/"
+LOGIN_SCRIPT = (Path(__file__).resolve().parents[3] / "tests" / "support" / "jupyter_login.py").read_text()
+
+
+def main_pid(host):
+    return int(host.check_output("systemctl show -p MainPID --value jupyter"))
+
+
+def wait_until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(1)
+    return False
+
+
+def answers(host):
+    return host.run("python3 -c %s", "import urllib.request as u; u.urlopen('%slogin', timeout=5)" % BASE).rc == 0
+
+
+def login(host, password):
+    out = host.check_output("python3 -c %s %s %s", LOGIN_SCRIPT, BASE, password)
+    return json.loads(out)
+
+
+def test_service_is_active_and_enabled(host):
+    service = host.service("jupyter")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_service_runs_as_the_course_user(host):
+    pid = main_pid(host)
+    assert pid > 0
+    assert host.check_output("ps -o user= -p %d", pid).strip() == USER
+    # Every process of the unit, kernels included, runs as the course user.
+    users = set(host.check_output("ps -o user= --ppid %d --pid %d", pid, pid).split())
+    assert users == {USER}
+
+
+def test_listens_on_loopback_only(host):
+    pid = main_pid(host)
+    sockets = host.check_output("ss -Hltnp")
+    mine = [line.split()[3] for line in sockets.splitlines() if "pid=%d," % pid in line]
+    assert mine, sockets
+    assert all(addr.startswith("127.0.0.1:") for addr in mine), mine
+    assert "127.0.0.1:8888" in mine
+
+
+def test_config_has_a_password_and_no_token(host):
+    config = host.file("/etc/jupyter/jupyter_server_config.py")
+    assert config.user == "root" and config.group == "users" and config.mode == 0o640
+    text = config.content_string
+    assert 'hashed_password = "argon2:$argon2id$' in text
+    assert 'IdentityProvider.token = ""' in text
+    assert PASSWORD not in text
+    assert "trust_xheaders = True" in text and "allow_remote_access = True" in text
+
+
+def test_api_is_refused_without_login(host):
+    result = login(host, "not-the-password")
+    assert result["anonymous_api_status"] == 403
+
+
+def test_wrong_password_is_refused(host):
+    result = login(host, "not-the-password")
+    assert not result["login_ok"]
+    assert result["api_status"] == 403
+
+
+def test_right_password_logs_in(host):
+    result = login(host, PASSWORD)
+    assert result["login_ok"], result
+
+
+def test_notebook_folder_belongs_to_the_course_user(host):
+    folder = host.file(NOTEBOOKS)
+    assert folder.is_directory and folder.user == USER and folder.group == "users"
+
+
+def test_systemd_brings_jupyter_back_after_kill_9(host):
+    before = main_pid(host)
+    host.run("kill -9 %d", before)
+    assert wait_until(lambda: main_pid(host) not in (0, before) and answers(host)), "jupyter did not come back"
+
+
+def test_notebook_folder_comes_back_after_deletion_and_restart(host):
+    host.run_test("rm -rf %s", NOTEBOOKS)
+    assert not host.file(NOTEBOOKS).exists
+    host.run_test("systemctl restart jupyter")
+    assert wait_until(lambda: answers(host)), "jupyter did not restart"
+    folder = host.file(NOTEBOOKS)
+    assert folder.is_directory and folder.user == USER
+    assert login(host, PASSWORD)["login_ok"]
+
+
+@pytest.mark.parametrize("setting", ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                                     "Restart=on-failure"])
+def test_unit_is_hardened(host, setting):
+    key, value = setting.split("=")
+    assert host.check_output("systemctl show -p %s --value jupyter", key) == value
