@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite; bin/coursevm test sets up the venv and calls this.
+# The whole test suite; ./coursevm test sets up the venv and calls this.
 #   tests/run.sh            lint, collection build, sanity, unit tests, every Molecule scenario
 #   tests/run.sh --quick    everything but Molecule
 set -euo pipefail
@@ -26,7 +26,22 @@ step "ansible-test sanity"
 SANITY=$OUT/sanity/ansible_collections/coursevm/openstack
 rm -rf "$OUT/sanity" && mkdir -p "$SANITY"
 git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' | xargs -0 -I{} cp --parents -P {} "$SANITY"/ 2>/dev/null || true
-(cd "$SANITY" && git init -q && git add -A && ansible-test sanity --venv --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" --color no)
+# Its own venv: --requirements pins sanity tools that must not disturb ansible-lint's; --venv would fetch a
+# pip bootstrap script from a host outside the package registries (docs/versions.md).
+SANITY_VENV=$ROOT/.build/sanity-venv
+pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+core=$(python -c 'import importlib.metadata as m; print(m.version("ansible-core"))')
+if [ "$("$SANITY_VENV/bin/ansible-test" --version 2>/dev/null | awk '{print $2}')" != "$core" ]; then
+  python -m venv --clear "$SANITY_VENV"
+  "$SANITY_VENV/bin/python" -m pip install -q "ansible-core==$core" 2>&1 | grep -v '^WARNING: Location' || true
+fi
+pipver=$("$SANITY_VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect
+print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
+mkdir -p ~/.ansible/test/cache
+cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_}".py
+(cd "$SANITY" && git init -q && git add -A &&
+  "$SANITY_VENV/bin/ansible-test" sanity --local --requirements --python "$pyver" --color no 2>&1 |
+  grep -v '^WARNING: Location')
 
 step "Unit tests"
 python -m pytest -q tests/unit

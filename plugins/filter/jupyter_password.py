@@ -65,7 +65,7 @@ def jupyter_password_verify(hashed, password):
         parts = hashed.split(":", 2)
         if len(parts) != 3:
             return False
-        _, salt, digest = parts
+        salt, digest = parts[1], parts[2]
         computed = hashlib.sha1(password.encode("utf-8") + salt.encode("ascii")).hexdigest()
         return consteq(computed, digest)
     return False

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Log in to a Jupyter Server the way a browser does (standard library only, so it runs on a bare VM).
 
     python3 jupyter_login.py BASE_URL PASSWORD

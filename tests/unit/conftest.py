@@ -1,7 +1,7 @@
 """Make the checkout importable as ansible_collections.coursevm.openstack for plain pytest runs.
 
 `ansible-test units` provides this tree itself; plain pytest (the README's test command) gets the same
-layout from a symlink under .build/, which bin/coursevm also uses as ANSIBLE_COLLECTIONS_PATH.
+layout from a symlink under .build/, which ./coursevm also uses as ANSIBLE_COLLECTIONS_PATH.
 """
 
 import sys

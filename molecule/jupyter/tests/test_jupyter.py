@@ -1,7 +1,6 @@
 """What a student and an operator would check on the converged machine (runs with testinfra over ssh)."""
 
 import json
-import shlex
 import time
 from pathlib import Path
 
@@ -45,9 +44,9 @@ def test_service_is_active_and_enabled(host):
 def test_service_runs_as_the_course_user(host):
     pid = main_pid(host)
     assert pid > 0
-    assert host.check_output("ps -o user= -p %d", pid).strip() == USER
+    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == USER
     # Every process of the unit, kernels included, runs as the course user.
-    users = set(host.check_output("ps -o user= --ppid %d --pid %d", pid, pid).split())
+    users = set(host.check_output("ps -o user= --ppid %s --pid %s", str(pid), str(pid)).split())
     assert users == {USER}
 
 
@@ -93,7 +92,7 @@ def test_notebook_folder_belongs_to_the_course_user(host):
 
 def test_systemd_brings_jupyter_back_after_kill_9(host):
     before = main_pid(host)
-    host.run("kill -9 %d", before)
+    host.run_test("kill -9 %s", str(before))
     assert wait_until(lambda: main_pid(host) not in (0, before) and answers(host)), "jupyter did not come back"
 
 
