@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Debian 12 test machines with a real systemd, run under systemd-nspawn.
 
 Used by the Molecule scenarios (create/destroy playbooks call `start`/`stop`)
@@ -100,7 +99,7 @@ def run(cmd, *, check=True, capture=False, logfile=None, env=None, cwd=None):
     elif logfile is not None:
         kwargs.update(stdout=logfile, stderr=subprocess.STDOUT)
     try:
-        proc = subprocess.run([str(c) for c in cmd], **kwargs)
+        proc = subprocess.run([str(c) for c in cmd], check=False, **kwargs)
     except FileNotFoundError:
         raise Fail(f"command not found: {cmd[0]}")
     if check and proc.returncode != 0:
@@ -161,7 +160,7 @@ def mounts_under(path):
 def unmount_all(path):
     """Unmount everything at or below `path`, deepest first. A plain umount
     first; lazy only as a last resort so that leftovers are at least detached."""
-    for _ in range(3):
+    for _attempt in range(3):
         points = mounts_under(path)
         if not points:
             return
@@ -571,7 +570,7 @@ def cgroup_hierarchies():
 
 def cgroup_pids(cg):
     pids = set()
-    for dirpath, _, files in os.walk(cg):
+    for dirpath, _dirs, files in os.walk(cg):
         if "cgroup.procs" in files:
             with contextlib.suppress(OSError):
                 pids.update(int(p) for p in Path(dirpath, "cgroup.procs").read_text().split())
@@ -589,8 +588,8 @@ def remove_cgroup(cg):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    for dirpath, _, _ in sorted(os.walk(cg), key=lambda w: len(w[0]), reverse=True):
-        for _ in range(50):
+    for dirpath, _dirs, _files in sorted(os.walk(cg), key=lambda w: len(w[0]), reverse=True):
+        for _attempt in range(50):
             try:
                 os.rmdir(dirpath)
                 break
@@ -892,7 +891,7 @@ def ssh(name, cmd):
 # --------------------------------------------------------------------------- CLI
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="machines.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="machines.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("build", help="build the image unless it is up to date")
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
