@@ -43,8 +43,8 @@ cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_
   "$SANITY_VENV/bin/ansible-test" sanity --local --requirements --python "$pyver" --color no 2>&1 |
   grep -v '^WARNING: Location')
 
-step "Unit tests"
-python -m pytest -q tests/unit
+step "Unit tests, and integration tests that need no test machine"
+python -m pytest -q tests/unit tests/integration
 
 if ! $quick; then
   step "Molecule scenarios"

@@ -1,0 +1,66 @@
+"""Bad values for the jupyter role stop the play at its checks, before any task that changes the machine.
+
+The role runs against the controller itself, in check mode as a second guard: if a check ever let a bad value
+through, nothing would be changed here either, and the test would still fail on the missing message.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+GOOD = {"jupyter_password": "a-long-enough-password"}
+
+CASES = {
+    "port out of range": ({"jupyter_port": 70000}, "jupyter_port must be 1-65535"),
+    "port zero": ({"jupyter_port": 0}, "jupyter_port must be 1-65535"),
+    "base_url without leading slash": ({"jupyter_base_url": "jupyter/"}, "jupyter_base_url must start and end with '/'"),
+    "base_url without trailing slash": ({"jupyter_base_url": "/jupyter"}, "jupyter_base_url must start and end with '/'"),
+    "empty password": ({"jupyter_password": ""}, "jupyter_password is empty or shorter than 8"),
+    "short password": ({"jupyter_password": "short"}, "jupyter_password is empty or shorter than 8"),
+    "user name with a space": ({"jupyter_user": "ou student"}, "is not a valid Linux user or group name"),
+    "user name with upper case": ({"jupyter_user": "OUstudent"}, "is not a valid Linux user or group name"),
+    "root as the course user": ({"jupyter_user": "root"}, "Jupyter must run as an unprivileged course user"),
+    "relative notebook folder": ({"jupyter_notebook_dir": "notebooks"}, "must be absolute paths"),
+    "unknown install source": ({"jupyter_install_from": "ftp"}, "jupyter_install_from"),
+    "unknown hash algorithm": ({"jupyter_password_algorithm": "md5"}, "jupyter_password_algorithm"),
+}
+
+
+@pytest.fixture(scope="module")
+def playbook(tmp_path_factory):
+    if not shutil.which("ansible-playbook"):
+        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
+    path = tmp_path_factory.mktemp("bad-input") / "play.yml"
+    path.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          roles:
+            - coursevm.openstack.jupyter
+        """))
+    return path
+
+
+def run_role(playbook, extra_vars):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    return subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "--check", str(playbook), "-e", json.dumps(extra_vars)],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_value_fails_before_any_change(playbook, case):
+    overrides, message = CASES[case]
+    result = run_role(playbook, {**GOOD, **overrides})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in re.sub(r"\s+", " ", output), output
+    recap = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output)
+    assert recap and recap.group(1) == "0", output
+    # Nothing after the checks ran: the first task that would touch the machine is the apt install.
+    assert "Install the packages the venv needs" not in output
