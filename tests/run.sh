@@ -47,6 +47,9 @@ step "Unit tests, and integration tests that need no test machine"
 python -m pytest -q tests/unit tests/integration
 
 if ! $quick; then
+  step "The README's first command, then Chromium logs in with what it printed and runs a cell"
+  python -m pytest -q tests/e2e
+
   step "Molecule scenarios"
   for scenario in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")

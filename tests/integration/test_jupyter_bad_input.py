@@ -25,6 +25,7 @@ CASES = {
     "user name with a space": ({"jupyter_user": "ou student"}, "is not a valid Linux user or group name"),
     "user name with upper case": ({"jupyter_user": "OUstudent"}, "is not a valid Linux user or group name"),
     "root as the course user": ({"jupyter_user": "root"}, "Jupyter must run as an unprivileged course user"),
+    "default_url without slash": ({"jupyter_default_url": "tree"}, "jupyter_default_url must start with '/'"),
     "relative notebook folder": ({"jupyter_notebook_dir": "notebooks"}, "must be absolute paths"),
     "unknown install source": ({"jupyter_install_from": "ftp"}, "jupyter_install_from"),
     "unknown hash algorithm": ({"jupyter_password_algorithm": "md5"}, "jupyter_password_algorithm"),

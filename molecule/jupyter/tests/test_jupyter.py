@@ -74,6 +74,16 @@ def test_api_is_refused_without_login(host):
     assert result["anonymous_api_status"] == 403
 
 
+def test_a_visitor_lands_on_the_login_page(host):
+    # What a student's browser does with the bare URL: / -> /tree -> /login?next=/tree.
+    script = ("import urllib.request as u; r = u.urlopen('%s', timeout=10); "
+              "print(r.geturl()); print(r.read().decode())" % BASE)
+    final_url, page = host.check_output("python3 -c %s", script).split("\n", 1)
+    assert final_url.startswith(BASE + "login?next="), final_url
+    assert "%2Ftree" in final_url
+    assert 'type="password"' in page
+
+
 def test_wrong_password_is_refused(host):
     result = login(host, "not-the-password")
     assert not result["login_ok"]
@@ -83,6 +93,12 @@ def test_wrong_password_is_refused(host):
 def test_right_password_logs_in(host):
     result = login(host, PASSWORD)
     assert result["login_ok"], result
+
+
+def test_a_kernel_runs_code_over_its_websocket(host):
+    # The venv's Python has websocket-client (a jupyter-server dependency); the system Python has not.
+    out = host.check_output("/opt/jupyter/bin/python -c %s %s %s %s", LOGIN_SCRIPT, BASE, PASSWORD, "1+1")
+    assert json.loads(out)["result"] == "2"
 
 
 def test_notebook_folder_belongs_to_the_course_user(host):

@@ -1,0 +1,87 @@
+"""A student's first minutes, in a real headless Chromium (Debian's chromium + chromedriver via Selenium):
+open the URL, log in with the password, open a new notebook, run `1+1`, see `2`.
+
+No driver or browser is downloaded: Selenium is pointed at /usr/bin/chromium and /usr/bin/chromedriver.
+"""
+
+import json
+import tempfile
+import time
+import urllib.parse
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Without the background-networking flags Chromium keeps trying hosts this closed machine cannot reach.
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1280,900", "--ignore-certificate-errors"]
+
+
+def chromium(user_data_dir):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS + ["--user-data-dir=" + user_data_dir]:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def _xsrf_fetch(driver, method, url, body=None):
+    """fetch() from inside the logged-in page, so the request carries the session cookie and _xsrf token."""
+    script = """
+        const [method, url, body, done] = arguments;
+        const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
+        fetch(url, {method, body, headers: {'X-XSRFToken': decodeURIComponent(xsrf),
+                                             'Content-Type': 'application/json'}})
+          .then(r => done(r.status)).catch(e => done(String(e)));
+    """
+    return driver.execute_async_script(script, method, url, body)
+
+
+def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb", timeout=90):
+    """Log in at base_url (ending with '/'), create and open a notebook, run 1+1; return the output text."""
+    with tempfile.TemporaryDirectory(prefix="coursevm-chromium-") as profile:
+        driver = chromium(profile)
+        driver.set_script_timeout(30)
+        wait = WebDriverWait(driver, timeout)
+        try:
+            driver.get(base_url)
+            # An anonymous visitor lands on the login page, whatever URL they were given.
+            field = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=password]")))
+            field.send_keys(password)
+            field.send_keys(Keys.RETURN)
+            wait.until(lambda d: "/login" not in urllib.parse.urlparse(d.current_url).path)
+            # A new, empty notebook with a Python kernel, then opened the way the file browser opens it.
+            empty = {"type": "notebook", "content": {
+                "cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}}
+            status = _xsrf_fetch(driver, "PUT", base_url + "api/contents/" + notebook, json.dumps(empty))
+            assert status in (200, 201), "creating the notebook through the page failed: %s" % status
+            driver.get(base_url + "notebooks/" + notebook)
+            editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")))
+            # Wait for the kernel before typing, so Shift+Enter is not lost while it starts.
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                       or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') and contains(., 'Idle')]"))
+            editor.click()
+            editor.send_keys("1+1")
+            editor.send_keys(Keys.SHIFT, Keys.RETURN)
+            deadline = time.monotonic() + timeout
+            text = ""
+            while time.monotonic() < deadline and not text:
+                outputs = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output")
+                text = outputs[0].text.strip() if outputs else ""
+                time.sleep(0.5)
+            driver.save_screenshot(str(screenshot))
+            return text
+        except Exception:
+            driver.save_screenshot(str(screenshot))
+            raise
+        finally:
+            driver.quit()
