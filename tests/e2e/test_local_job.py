@@ -26,7 +26,7 @@ def local_job():
 
 def test_local_job_prints_url_and_password(local_job):
     assert local_job.returncode == 0, local_job.stdout[-3000:] + local_job.stderr[-3000:]
-    assert re.search(r"URL:\s+http://127\.0\.0\.1:\d+/", local_job.stdout)
+    assert re.search(r"URL:\s+http://\d+\.\d+\.\d+\.\d+/", local_job.stdout)
     assert re.search(r"Password:\s+\S{12,}", local_job.stdout)
 
 
