@@ -88,6 +88,36 @@ def run_code(base, session, code, timeout=60):
         _status(browser, delete)
 
 
+def run_in_terminal(base, session, command, expect, timeout=60):
+    """Open a terminal (REST), type `command` over its websocket, return True once `expect` is echoed back."""
+    import websocket  # pylint: disable=import-outside-toplevel  # only this path needs it
+
+    browser, jar, xsrf = session
+    request = urllib.request.Request(base + "api/terminals", data=b"{}", method="POST",
+                                     headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
+    with browser.open(request, timeout=timeout) as resp:
+        name = json.load(resp)["name"]
+    cookies = "; ".join("%s=%s" % (c.name, c.value) for c in jar)
+    ws = websocket.create_connection(base.replace("http", "ws", 1) + "terminals/websocket/" + name,
+                                     header=["Cookie: " + cookies], timeout=timeout, sslopt={"cert_reqs": 0})
+    seen = ""
+    try:
+        ws.send(json.dumps(["stdin", command + "\r"]))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            kind, *payload = json.loads(ws.recv())
+            if kind == "stdout":
+                seen += payload[0]
+                if expect in seen:
+                    return True
+        return False
+    finally:
+        ws.close()
+        delete = urllib.request.Request(base + "api/terminals/" + name, method="DELETE",
+                                        headers={"X-XSRFToken": xsrf})
+        _status(browser, delete)
+
+
 if __name__ == "__main__":
     outcome = login(sys.argv[1], sys.argv[2])
     if len(sys.argv) > 3 and outcome["login_ok"]:

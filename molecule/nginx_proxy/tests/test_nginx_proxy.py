@@ -107,7 +107,7 @@ class Browser:
         self.opener = site.opener(urllib.request.HTTPCookieProcessor(self.jar), jupyter_login._NoRedirect)
         self.request("GET", "login")
         form = urllib.parse.urlencode({"password": password, "_xsrf": self.xsrf}).encode()
-        self.login_status, self.login_headers, _ = self.request(
+        self.login_status, self.login_headers, _body = self.request(
             "POST", "login?next=" + urllib.parse.quote(site.prefix + "tree"), form,
             {"Content-Type": "application/x-www-form-urlencoded"})
 
@@ -176,7 +176,7 @@ class WebSocket:
             line = self.reader.readline().decode().strip()
             if not line:
                 break
-            name, _, value = line.partition(":")
+            name, _sep, value = line.partition(":")
             self.headers[name.strip().lower()] = value.strip()
 
     def accepted(self):
@@ -223,7 +223,7 @@ def kernel_message(msg_type, content, session):
 
 @pytest.mark.parametrize("path", ["/", "/jupyter/", "/jupyter/lab?reset", "/anything/else"])
 def test_http_redirects_to_https(https_site, path):
-    status, headers, _ = https_site.fetch("GET", path, scheme="http")
+    status, headers, _body = https_site.fetch("GET", path, scheme="http")
     assert status == 301
     assert headers["Location"] == "https://%s%s" % (https_site.addr, path)
 
@@ -241,7 +241,7 @@ def test_root_leads_to_the_jupyter_login_page(site):
 def test_root_redirects_to_the_sub_path(site):
     if site.prefix == "/":
         pytest.skip("Jupyter is at / on this machine")
-    status, headers, _ = site.fetch("GET", "/")
+    status, headers, _body = site.fetch("GET", "/")
     assert status == 302
     assert headers["Location"] == site.prefix
 
@@ -250,7 +250,7 @@ def test_root_redirects_to_the_sub_path(site):
 def test_sub_path_without_its_slash_redirects(site, query):
     if site.prefix == "/":
         pytest.skip("Jupyter is at / on this machine")
-    status, headers, _ = site.fetch("GET", site.prefix.rstrip("/") + query)
+    status, headers, _body = site.fetch("GET", site.prefix.rstrip("/") + query)
     assert status == 301
     assert headers["Location"] == site.prefix + query
 
@@ -279,7 +279,7 @@ def test_anonymous_requests_are_refused_or_sent_to_login(site, path):
 @pytest.mark.parametrize("method, path", [("POST", "api/kernels"), ("PUT", "api/contents/x.txt"),
                                           ("POST", "api/terminals"), ("DELETE", "api/contents/notebooks")])
 def test_anonymous_writes_are_refused(site, method, path):
-    status, _, _ = site.fetch(method, site.prefix + path, body=b"{}", headers={"Content-Type": "application/json"})
+    status, _headers, _body = site.fetch(method, site.prefix + path, body=b"{}", headers={"Content-Type": "application/json"})
     assert status == 403
 
 
