@@ -10,6 +10,7 @@ import time
 import urllib.parse
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -44,6 +45,23 @@ def _xsrf_fetch(driver, method, url, body=None):
     return driver.execute_async_script(script, method, url, body)
 
 
+def _type_and_run(wait, code, attempts=5):
+    """Type into the first cell and run it. The page re-renders the cell while the kernel connects, which makes
+    a found element stale: find it again and replace (select-all) whatever a half-finished attempt typed."""
+    for attempt in range(attempts):
+        try:
+            editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")))
+            editor.click()
+            editor.send_keys(Keys.CONTROL, "a")
+            editor.send_keys(code)
+            editor.send_keys(Keys.SHIFT, Keys.RETURN)
+            return
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)
+
+
 def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb", timeout=90):
     """Log in at base_url (ending with '/'), create and open a notebook, run 1+1; return the output text."""
     with tempfile.TemporaryDirectory(prefix="coursevm-chromium-") as profile:
@@ -65,13 +83,10 @@ def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb"
             status = _xsrf_fetch(driver, "PUT", base_url + "api/contents/" + notebook, json.dumps(empty))
             assert status in (200, 201), "creating the notebook through the page failed: %s" % status
             driver.get(base_url + "notebooks/" + notebook)
-            editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")))
             # Wait for the kernel before typing, so Shift+Enter is not lost while it starts.
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")
                        or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') and contains(., 'Idle')]"))
-            editor.click()
-            editor.send_keys("1+1")
-            editor.send_keys(Keys.SHIFT, Keys.RETURN)
+            _type_and_run(wait, "1+1")
             deadline = time.monotonic() + timeout
             text = ""
             while time.monotonic() < deadline and not text:
