@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite; ./coursevm test sets up the venv and calls this.
-#   tests/run.sh            lint, collection build, sanity, unit tests, every Molecule scenario
+#   tests/run.sh            lint, collection build, sanity, unit tests, the README's first command in Chromium,
+#                           every Molecule scenario, the local OpenStack smoke test
 #   tests/run.sh --quick    everything but Molecule
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,4 +56,17 @@ if ! $quick; then
     name=$(basename "$(dirname "$scenario")")
     molecule test -s "$name"
   done
+fi
+
+if ! $quick; then
+  step "The local OpenStack control plane: start, smoke test through openstacksdk and openstack.cloud, stop"
+  cloud() { /usr/bin/python3 "$ROOT/tests/cloud/cloud.py" "$@"; }
+  trap 'cloud stop >/dev/null 2>&1 || true' EXIT
+  clouds=$(cloud start)
+  OS_CLIENT_CONFIG_FILE=$clouds "${COURSEVM_CLOUD_HOME:-/var/lib/coursevm-cloud}/venv/bin/python" tests/cloud/smoke.py
+  # The controller's openstack.cloud (from the `ansible` package) against the same cloud.
+  OS_CLIENT_CONFIG_FILE=$clouds ansible localhost -o -m openstack.cloud.networks_info -a cloud=coursevm-local \
+    | grep -q '"name": "public"' || { echo "openstack.cloud did not see the public network"; exit 1; }
+  echo "openstack.cloud sees the local cloud's public network"
+  cloud stop
 fi
