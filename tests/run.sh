@@ -65,7 +65,8 @@ if ! $quick; then
   clouds=$(cloud start)
   OS_CLIENT_CONFIG_FILE=$clouds "${COURSEVM_CLOUD_HOME:-/var/lib/coursevm-cloud}/venv/bin/python" tests/cloud/smoke.py
   # The controller's openstack.cloud (from the `ansible` package) against the same cloud.
-  OS_CLIENT_CONFIG_FILE=$clouds ansible localhost -o -m openstack.cloud.networks_info -a cloud=coursevm-local \
+  OS_CLIENT_CONFIG_FILE=$clouds ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
+    ansible localhost -m openstack.cloud.networks_info -a cloud=coursevm-local 2>/dev/null \
     | grep -q '"name": "public"' || { echo "openstack.cloud did not see the public network"; exit 1; }
   echo "openstack.cloud sees the local cloud's public network"
   cloud stop
