@@ -69,6 +69,16 @@ def test_config_has_a_password_and_no_token(host):
     assert "trust_xheaders = True" in text and "allow_remote_access = True" in text
 
 
+def test_extra_config_is_applied(host):
+    # Jupyter reports its effective settings; the extra traits must be there, so the file was read whole.
+    text = host.file("/etc/jupyter/jupyter_server_config.py").content_string
+    assert 'c.FileContentsManager.delete_to_trash = json.loads("false")' in text
+    script = ("from traitlets.config.loader import PyFileConfigLoader as L; "
+              "c = L('jupyter_server_config.py', path='/etc/jupyter').load_config(); "
+              "print(c.FileContentsManager.delete_to_trash, c.ServerApp.terminals_enabled, c.ServerApp.max_body_size)")
+    assert host.check_output("/opt/jupyter/bin/python -c %s", script) == "False True 536870912"
+
+
 def test_api_is_refused_without_login(host):
     result = login(host, "not-the-password")
     assert result["anonymous_api_status"] == 403
