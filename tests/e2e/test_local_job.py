@@ -39,3 +39,14 @@ def test_chromium_logs_in_and_runs_a_cell(local_job):
     shot = SHOTS / "local-job-notebook.png"
     assert run_first_cell(url, password, shot) == "2"
     assert shot.stat().st_size > 10_000
+
+
+def test_openrefine_and_nbdime_are_behind_the_same_login(local_job):
+    from jupyter_login import login  # tests/support
+
+    url = re.search(r"URL:\s+(\S+)", local_job.stdout).group(1)
+    password = re.search(r"Password:\s+(\S+)", local_job.stdout).group(1)
+    browser = login(url, password)["_session"][0]
+    for path, marker in (("proxy/3334/", b"OpenRefine"), ("proxy/8899/", b"<title>nbdime")):
+        with browser.open(url + path, timeout=60) as resp:
+            assert resp.status == 200 and marker in resp.read(), path

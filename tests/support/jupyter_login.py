@@ -7,6 +7,7 @@ With CODE, it also starts a kernel through the REST API, runs CODE over the kern
 {"result": the text/plain result}; that part needs `websocket-client` (which jupyter-server itself requires).
 """
 
+import contextlib
 import http.cookiejar
 import json
 import sys
@@ -49,21 +50,34 @@ def login(base, password):
     return result
 
 
-def run_code(base, session, code, timeout=60):
-    """Start a kernel (REST, with the xsrf token) and run `code` over its websocket; return the text result."""
-    import websocket  # pylint: disable=import-outside-toplevel  # only this path needs it
+@contextlib.contextmanager
+def _opened(base, session, collection, ws_path, timeout):
+    """Create a kernel or terminal over REST (with the xsrf token), open its websocket with the login cookie,
+    yield (the websocket, what REST returned), and delete it after."""
+    import websocket  # pylint: disable=import-outside-toplevel  # only the websocket paths need it
 
     browser, jar, xsrf = session
-    request = urllib.request.Request(base + "api/kernels", data=b"{}", method="POST",
+    request = urllib.request.Request(base + "api/" + collection, data=b"{}", method="POST",
                                      headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
     with browser.open(request, timeout=timeout) as resp:
-        kernel = json.load(resp)
-    session_id = uuid.uuid4().hex
-    url = base.replace("http", "ws", 1) + "api/kernels/%s/channels?session_id=%s" % (kernel["id"], session_id)
+        created = json.load(resp)
+    ident = created.get("id") or created["name"]
     cookies = "; ".join("%s=%s" % (c.name, c.value) for c in jar)
-    ws = websocket.create_connection(url, header=["Cookie: " + cookies], timeout=timeout,
-                                     sslopt={"cert_reqs": 0})
+    ws = websocket.create_connection(base.replace("http", "ws", 1) + ws_path.format(ident),
+                                     header=["Cookie: " + cookies], timeout=timeout, sslopt={"cert_reqs": 0})
     try:
+        yield ws
+    finally:
+        ws.close()
+        delete = urllib.request.Request(base + "api/%s/%s" % (collection, ident), method="DELETE",
+                                        headers={"X-XSRFToken": xsrf})
+        _status(browser, delete)
+
+
+def run_code(base, session, code, timeout=60):
+    """Start a kernel and run `code` over its websocket; return the text result (or "error: <name>")."""
+    session_id = uuid.uuid4().hex
+    with _opened(base, session, "kernels", "api/kernels/{}/channels?session_id=" + session_id, timeout) as ws:
         msg_id = uuid.uuid4().hex
         ws.send(json.dumps({
             "header": {"msg_id": msg_id, "username": "test", "session": session_id, "msg_type": "execute_request",
@@ -81,27 +95,12 @@ def run_code(base, session, code, timeout=60):
             if reply["msg_type"] == "error":
                 return "error: " + reply["content"]["ename"]
         return None
-    finally:
-        ws.close()
-        delete = urllib.request.Request(base + "api/kernels/" + kernel["id"], method="DELETE",
-                                        headers={"X-XSRFToken": xsrf})
-        _status(browser, delete)
 
 
 def run_in_terminal(base, session, command, expect, timeout=60):
-    """Open a terminal (REST), type `command` over its websocket, return True once `expect` is echoed back."""
-    import websocket  # pylint: disable=import-outside-toplevel  # only this path needs it
-
-    browser, jar, xsrf = session
-    request = urllib.request.Request(base + "api/terminals", data=b"{}", method="POST",
-                                     headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
-    with browser.open(request, timeout=timeout) as resp:
-        name = json.load(resp)["name"]
-    cookies = "; ".join("%s=%s" % (c.name, c.value) for c in jar)
-    ws = websocket.create_connection(base.replace("http", "ws", 1) + "terminals/websocket/" + name,
-                                     header=["Cookie: " + cookies], timeout=timeout, sslopt={"cert_reqs": 0})
-    seen = ""
-    try:
+    """Open a terminal, type `command` over its websocket, return True once `expect` is echoed back."""
+    with _opened(base, session, "terminals", "terminals/websocket/{}", timeout) as ws:
+        seen = ""
         ws.send(json.dumps(["stdin", command + "\r"]))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -111,11 +110,6 @@ def run_in_terminal(base, session, command, expect, timeout=60):
                 if expect in seen:
                     return True
         return False
-    finally:
-        ws.close()
-        delete = urllib.request.Request(base + "api/terminals/" + name, method="DELETE",
-                                        headers={"X-XSRFToken": xsrf})
-        _status(browser, delete)
 
 
 if __name__ == "__main__":

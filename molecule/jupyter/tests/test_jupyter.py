@@ -1,10 +1,13 @@
 """What a student and an operator would check on the converged machine (runs with testinfra over ssh)."""
 
 import json
-import time
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "support"))
+import target  # noqa: E402  (tests/support is not a package)
 
 USER = "oustudent"
 PASSWORD = "molecule-jupyter-pw"
@@ -14,16 +17,11 @@ LOGIN_SCRIPT = (Path(__file__).resolve().parents[3] / "tests" / "support" / "jup
 
 
 def main_pid(host):
-    return int(host.check_output("systemctl show -p MainPID --value jupyter"))
+    return target.main_pid(host, "jupyter")
 
 
 def wait_until(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(1)
-    return False
+    return target.wait_until(predicate, timeout, interval=1)
 
 
 def answers(host):

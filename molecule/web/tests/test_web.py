@@ -1,0 +1,191 @@
+"""The course VM as a student meets it: one door on port 80, Jupyter's login in front of everything behind it.
+
+Runs on the controller (testinfra); HTTP goes to the VM's own address, commands run on the VM as root.
+"""
+
+import http.client
+import importlib.util
+import json
+import os
+import re
+import uuid
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "molecule-web-password"
+USER = "oustudent"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "support" / (name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+jupyter_login = _load("jupyter_login")
+
+
+@pytest.fixture(scope="module")
+def site(host):
+    variables = host.ansible.get_variables()
+    return {"address": variables["ansible_host"], "base": variables["jupyter_base_url"],
+            "url": "http://%s%s" % (variables["ansible_host"], variables["jupyter_base_url"])}
+
+
+@pytest.fixture(scope="module")
+def session(site):
+    result = jupyter_login.login(site["url"], PASSWORD)
+    assert result["login_ok"], result
+    return result["_session"]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def anonymous(url, method="GET"):
+    """(status, location, body) without following redirects and without any cookie."""
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
+    try:
+        with opener.open(request, timeout=30) as resp:
+            return resp.status, resp.headers.get("Location", ""), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Location", ""), err.read()
+
+
+def upgrade_status(address, path, cookie=None):
+    """Status of a websocket upgrade handshake through nginx (101 means the socket was opened)."""
+    conn = http.client.HTTPConnection(address, 80, timeout=30)
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "http://" + address}
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request("GET", path, headers=headers)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+@pytest.mark.parametrize("path", ["", "tree", "lab", "api/contents", "api/kernels", "api/terminals", "terminals/",
+                                  "proxy/3334/", "proxy/8899/", "proxy/3334/command/core/get-version",
+                                  "nbconvert/html/x.ipynb", "files/x.txt"])
+def test_nothing_is_served_without_login(site, path):
+    status, location, body = anonymous(site["url"] + path)
+    # Either refused, or sent (possibly via the default page) towards the login page; never content.
+    assert status in (301, 302, 303, 401, 403), (path, status, body[:200])
+    if status in (301, 302, 303):
+        target = urllib.parse.urlsplit(location).path
+        assert "login" in location or target.rstrip("/").endswith(("tree", site["base"].rstrip("/"))), location
+        assert b"OpenRefine" not in body and b"nbdime" not in body
+
+
+def test_anonymous_writes_are_refused(site):
+    for path in ("api/kernels", "api/terminals", "api/contents"):
+        assert anonymous(site["url"] + path, "POST")[0] == 403, path
+
+
+def test_anonymous_kernel_websocket_is_refused(site, session):
+    browser, jar, xsrf = session
+    request = urllib.request.Request(site["url"] + "api/kernels", data=b"{}", method="POST",
+                                     headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
+    with browser.open(request, timeout=60) as resp:
+        kernel = json.load(resp)["id"]
+    path = "%sapi/kernels/%s/channels?session_id=%s" % (site["base"], kernel, uuid.uuid4().hex)
+    assert upgrade_status(site["address"], path) in (401, 403)
+    cookie = "; ".join("%s=%s" % (c.name, c.value) for c in jar)
+    assert upgrade_status(site["address"], path, cookie) == 101
+
+
+def test_the_bare_address_leads_to_the_login_page(site):
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open("http://%s/" % site["address"],
+                                                                          timeout=30) as resp:
+        assert urllib.parse.urlsplit(resp.url).path == site["base"] + "login"
+        assert b'type="password"' in resp.read()
+
+
+def test_wrong_password_is_refused(site):
+    assert not jupyter_login.login(site["url"], "not-the-password")["login_ok"]
+
+
+def test_kernel_runs_code_through_nginx(site, session):
+    assert jupyter_login.run_code(site["url"], session, "1+1") == "2"
+
+
+def test_terminal_echoes_through_nginx(site, session):
+    assert jupyter_login.run_in_terminal(site["url"], session, "echo hello-$((6*7))", "hello-42")
+
+
+def _page_and_asset(browser, url, kind):
+    """Fetch a page, then the first stylesheet (kind "css") or script ("js") it links, resolved as a browser
+    would: relative links that resolve one level too high are the trailing-slash trap."""
+    with browser.open(url, timeout=60) as resp:
+        page = resp.read().decode("utf-8", "replace")
+        final = resp.url
+    if kind == "css":
+        hrefs = re.findall(r'<link[^>]+rel="?stylesheet"?[^>]*href="([^"]+)"', page) + \
+            re.findall(r'<link[^>]+href="([^"]+\.css[^"]*)"', page)
+    else:
+        hrefs = re.findall(r'<script[^>]+src="([^"]+)"', page)
+    assert hrefs, "no %s linked from %s" % (kind, final)
+    asset_url = urllib.parse.urljoin(final, hrefs[0])
+    with browser.open(asset_url, timeout=60) as resp:
+        return page, asset_url, resp.status, resp.headers.get("Content-Type", "")
+
+
+def test_openrefine_loads_with_its_styles_behind_login(site, session):
+    page, css, status, ctype = _page_and_asset(session[0], site["url"] + "proxy/3334/", "css")
+    assert "OpenRefine" in page
+    assert status == 200 and "css" in ctype, (css, status, ctype)
+
+
+def test_openrefine_without_trailing_slash_is_redirected(site, session):
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(session[1]), _NoRedirect,
+                                         urllib.request.ProxyHandler({}))
+    try:
+        opener.open(site["url"] + "proxy/3334", timeout=30)
+        status, location = 200, ""
+    except urllib.error.HTTPError as err:
+        status, location = err.code, err.headers.get("Location", "")
+    assert status in (301, 302, 307, 308), status
+    assert location.endswith("proxy/3334/"), location
+
+
+def test_nbdime_loads_with_its_styles_behind_login(site, session):
+    # nbdime's styles are bundled into its script (webpack), which must load from under the public path.
+    page, script, status, ctype = _page_and_asset(session[0], site["url"] + "proxy/8899/", "js")
+    assert "<title>nbdime" in page
+    assert urllib.parse.urlsplit(script).path.startswith(site["base"] + "proxy/8899/static/"), script
+    assert status == 200 and "javascript" in ctype, (script, status, ctype)
+
+
+def test_only_nginx_and_sshd_are_public(host):
+    public = set()
+    for line in host.check_output("ss -Hltnp").splitlines():
+        local, process = line.split()[3], line.split()[-1]
+        if not local.startswith(("127.", "[::1]", "[::ffff:127.")):
+            public.add(process.split('"')[1])
+    assert public <= {"nginx", "sshd"}, public
+
+
+@pytest.mark.parametrize("unit", ["jupyter", "openrefine", "nbdime"])
+def test_services_run_as_the_course_user(host, unit):
+    pid = host.check_output("systemctl show -p MainPID --value %s", unit)
+    assert pid != "0", unit
+    assert host.check_output("ps -o user= -p %s", pid).strip() == USER
+
+
+def test_chromium_logs_in_and_runs_a_cell(site, request):
+    assert os.path.exists("/usr/bin/chromium"), "Debian's chromium is missing: ./coursevm test installs it"
+    browser = _load("browser")
+    shots = ROOT / "tests" / "output" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / ("web-%s.png" % (site["base"].strip("/").replace("/", "-") or "root"))
+    assert browser.run_first_cell(site["url"], PASSWORD, shot) == "2"
