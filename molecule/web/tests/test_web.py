@@ -105,8 +105,8 @@ def test_anonymous_kernel_websocket_is_refused(site, session):
 
 
 def test_the_bare_address_leads_to_the_login_page(site):
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open("http://%s/" % site["address"],
-                                                                          timeout=30) as resp:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://%s/" % site["address"], timeout=30) as resp:
         assert urllib.parse.urlsplit(resp.url).path == site["base"] + "login"
         assert b'type="password"' in resp.read()
 

@@ -1,0 +1,93 @@
+"""Bad values for the credentials role stop the play at its checks, before any task that changes anything.
+
+The role runs against the controller itself, in check mode as a second guard: if a check ever let a bad value
+through, nothing would be changed here either, and the test would still fail on the missing message. The
+secrets folder the role would create on the controller must not exist afterwards.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GgCjPkKXmzGFwaRQvYxk9WwFj6eFXaxjL8iSDBwS9 student@laptop"
+RSA_BLOB = ("AAAAB3NzaC1yc2EAAAADAQABAAABAQC7" + "x" * 300)
+
+GOOD = {"credentials_student": "s001", "credentials_ssh_keys": [ED25519], "credentials_default_account": "nobody-here"}
+
+KEY_MSG = "is not an OpenSSH public key line"
+CASES = {
+    "key that is not base64": ({"credentials_ssh_keys": ["ssh-ed25519 not*base64*at*all student"]}, KEY_MSG),
+    "key type only": ({"credentials_ssh_keys": ["ssh-ed25519"]}, KEY_MSG),
+    "unknown key type": ({"credentials_ssh_keys": ["ssh-dss " + RSA_BLOB]}, KEY_MSG),
+    "private key pasted": ({"credentials_ssh_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}, KEY_MSG),
+    "blob of another type": ({"credentials_ssh_keys": ["ssh-ed25519 " + RSA_BLOB]}, KEY_MSG),
+    "truncated blob": ({"credentials_ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1"]}, KEY_MSG),
+    "one bad key among good ones": ({"credentials_ssh_keys": [ED25519, "ssh-rsa AAAA== x"]}, KEY_MSG),
+    "short jupyter password": ({"credentials_jupyter_password": "short-pw"}, "shorter than credentials_password_min_length"),
+    "short jupyter_password from elsewhere": ({"jupyter_password": "elevenchars"}, "shorter than credentials_password_min_length"),
+    "short unix password": ({"credentials_unix_password": "abc"}, "shorter than credentials_password_min_length"),
+    "generated length below minimum": ({"credentials_generated_length": 8}, "credentials_generated_length (8) is below it"),
+    "student id with a space": ({"credentials_student": "alice smith"}, "must be safe as Linux user names"),
+    "student id with a slash": ({"credentials_student": "../etc/passwd"}, "must be safe as Linux user names"),
+    "student id with upper case": ({"credentials_student": "Alice"}, "must be safe as Linux user names"),
+    "student id with a semicolon": ({"credentials_student": "a;reboot"}, "must be safe as Linux user names"),
+    "student id too long": ({"credentials_student": "s" * 33}, "must be safe as Linux user names"),
+    "root as the student's account": ({"credentials_user": "root"}, "the student's account cannot be root"),
+    "default account is the student's": ({"credentials_default_account": "oustudent"}, "credentials_default_account 'oustudent' must be"),
+    "unknown rotation": ({"credentials_rotate": ["ssh"]}, "credentials_rotate may list only"),
+    "unknown default account action": ({"credentials_default_account_action": "delete"}, "credentials_default_account_action"),
+    "missing vault password file": ({"credentials_vault_password_file": "/nonexistent/vault-pass"}, "an existing file"),
+    "relative secrets folder": ({"credentials_secrets_dir": "secrets"}, "must be absolute paths on the controller"),
+    "url that is not http": ({"credentials_url": "ftp://host/"}, "an http(s) URL"),
+}
+
+
+@pytest.fixture(scope="module")
+def playbook(tmp_path_factory):
+    if not shutil.which("ansible-playbook"):
+        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
+    path = tmp_path_factory.mktemp("bad-input") / "play.yml"
+    path.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          roles:
+            - coursevm.openstack.credentials
+        """))
+    return path
+
+
+def run_role(playbook, extra_vars):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    return subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "--check", str(playbook), "-e", json.dumps(extra_vars)],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_value_fails_before_any_change(playbook, tmp_path, case):
+    overrides, message = CASES[case]
+    secrets_dir = tmp_path / "secrets"
+    result = run_role(playbook, {"credentials_secrets_dir": str(secrets_dir), **GOOD, **overrides})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in re.sub(r"\s+", " ", output), output
+    recap = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output)
+    assert recap and recap.group(1) == "0", output
+    # Nothing after the checks ran: the first task that would change anything makes the secrets folder.
+    assert "Create the course's secrets folder" not in output
+    assert not secrets_dir.exists()
+
+
+def test_good_values_pass_the_checks(playbook, tmp_path):
+    """The control: the same play with good values gets past every check (then stops, in check mode, at the
+    first task that needs the machine to be a course VM)."""
+    result = run_role(playbook, {"credentials_secrets_dir": str(tmp_path / "secrets"), **GOOD})
+    output = result.stdout + result.stderr
+    assert "Create the course's secrets folder" in output, output
+    assert not re.search(r"FAILED! => .*(must be|shorter than|is not an OpenSSH)", output), output

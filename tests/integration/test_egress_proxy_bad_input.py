@@ -1,0 +1,91 @@
+"""Bad values for the egress_proxy role and egress_tunnel.yml stop the play at their checks, before any change.
+
+Like test_jupyter_bad_input.py: against the controller itself, in check mode as a second guard.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+URL_MSG = "egress_proxy_url does not parse as a proxy URL"
+ROLE_CASES = {
+    "no port": ({"egress_proxy_url": "http://proxy.example.org"}, URL_MSG),
+    "port out of range": ({"egress_proxy_url": "http://proxy.example.org:99999"}, URL_MSG),
+    "port zero": ({"egress_proxy_url": "http://proxy.example.org:0"}, URL_MSG),
+    "not http": ({"egress_proxy_url": "socks5://127.0.0.1:1080"}, URL_MSG),
+    "no scheme": ({"egress_proxy_url": "127.0.0.1:3128"}, URL_MSG),
+    "space in host": ({"egress_proxy_url": "http://proxy host:3128"}, URL_MSG),
+    "quote in url": ({"egress_proxy_url": 'http://proxy":3128'}, URL_MSG),
+    "path in url": ({"egress_proxy_url": "http://proxy:3128/path"}, URL_MSG),
+    "bad unit name": ({"egress_proxy_url": "http://127.0.0.1:3128", "egress_proxy_units": ["jupyter; rm"]},
+                      "egress_proxy_units"),
+}
+
+
+@pytest.fixture(scope="module")
+def playbook(tmp_path_factory):
+    if not shutil.which("ansible-playbook"):
+        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
+    path = tmp_path_factory.mktemp("bad-input") / "play.yml"
+    path.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          roles:
+            - coursevm.openstack.egress_proxy
+        """))
+    return path
+
+
+def run(playbook, extra_vars):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    return subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", json.dumps(extra_vars)],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def assert_refused(result, message, first_change):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in re.sub(r"\s+", " ", output), output
+    recap = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output)
+    assert recap and recap.group(1) == "0", output
+    assert first_change not in output
+
+
+@pytest.mark.parametrize("case", sorted(ROLE_CASES))
+def test_bad_role_value_fails_before_any_change(playbook, case):
+    overrides, message = ROLE_CASES[case]
+    assert_refused(run(playbook, overrides), message, "Point apt at the proxy")
+
+
+def test_a_password_in_the_url_is_not_printed(playbook):
+    result = run(playbook, {"egress_proxy_url": "http://user:s3cret-pw@proxy:99999"})
+    output = result.stdout + result.stderr
+    assert URL_MSG in re.sub(r"\s+", " ", output)
+    assert "s3cret-pw" not in output
+
+
+TUNNEL_CASES = {
+    "nothing to do": ({}, "Give apt package names"),
+    "apt option as a package": ({"egress_tunnel_apt_packages": ["-o=Dpkg::Options::=--force-all"]}, "Give apt package names"),
+    "pip option as a package": ({"egress_tunnel_pip_packages": ["--index-url=http://evil/"]}, "Give apt package names"),
+    "source that is not a deb line": ({"egress_tunnel_apt_packages": ["sl"], "egress_tunnel_apt_sources": ["rm -rf /"]},
+                                      "egress_tunnel_apt_sources must be"),
+    "unknown route": ({"egress_tunnel_apt_packages": ["sl"], "egress_tunnel_route": "carrier-pigeon"},
+                      "egress_tunnel_route 'tunnel' or 'offline'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TUNNEL_CASES))
+def test_bad_tunnel_request_fails_before_anything_starts(case):
+    overrides, message = TUNNEL_CASES[case]
+    result = run(ROOT / "playbooks" / "egress_tunnel.yml", {"egress_tunnel_hosts": "localhost", **overrides})
+    assert_refused(result, message, "Start the controller's proxy")
