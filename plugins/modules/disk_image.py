@@ -1,0 +1,454 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, coursevm.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: disk_image
+short_description: Inspect a VM disk and convert it to qcow2 or raw, optionally shrinking it
+version_added: "0.1.0"
+description:
+  - Inspects a disk image (format, virtual size, allocated bytes). A disk with a backing file is refused.
+  - Converts a VMDK, VDI, VHD, VHDX, raw or qcow2 disk, or the first VMDK disk of an C(.ova), to qcow2
+    (optionally compressed) or raw, with C(qemu-img), or with C(VBoxManage clonemedium) when asked for.
+  - Optionally shrinks the virtual size to O(shrink_to) when the disk's last partition (or the whole disk)
+    holds an ext2/3/4 filesystem whose data fits, using C(e2fsck), C(resize2fs) and C(sfdisk) on a sparse raw
+    copy (no loop device, no mount, no libguestfs). Anything else is refused with the reason.
+  - Writes C(DEST.sha256) (the output's SHA-256, in C(sha256sum -c) format) and C(DEST.json) (the source's
+    SHA-256 and the options). A later run with the same source bytes and options changes nothing.
+  - Long conversions write their progress (C(42.0%)) to O(progress_file) while they run.
+  - The source is only ever read. The output is written under a temporary name in the same folder and
+    renamed into place, so a failed run leaves no partial output.
+version_added_collection: coursevm.openstack
+author:
+  - coursevm.openstack contributors (@coursevm)
+requirements:
+  - qemu-img (Debian C(qemu-utils))
+  - sfdisk, e2fsck, resize2fs, dumpe2fs (Debian C(fdisk), C(e2fsprogs)) for O(shrink_to)
+  - VBoxManage only for O(tool=vboxmanage)
+options:
+  src:
+    description:
+      - The disk image to read (C(.vmdk), C(.vdi), C(.vhd), C(.vhdx), raw, C(.qcow2)) or an C(.ova).
+    type: path
+    required: true
+  src_format:
+    description:
+      - The source's format, instead of letting qemu-img detect it. C(vhd) is qemu-img's C(vpc).
+      - Needed only for a raw disk that starts with neither a partition table nor a filesystem.
+    type: str
+    choices: [vmdk, vdi, vhd, vpc, vhdx, raw, qcow2]
+  dest:
+    description:
+      - The output file. Its folder must exist and be writable.
+      - Without O(dest) the module only inspects O(src) and changes nothing.
+    type: path
+  format:
+    description: The output format.
+    type: str
+    choices: [qcow2, raw]
+    default: qcow2
+  compress:
+    description:
+      - Compress the qcow2 output (C(qemu-img convert -c)). Smaller upload, slower conversion; the VM reads
+        compressed clusters normally. Only for O(format=qcow2).
+    type: bool
+    default: false
+  tool:
+    description:
+      - C(qemu-img) converts directly. C(vboxmanage) uses C(VBoxManage clonemedium) to write a raw copy (then
+        qemu-img for qcow2), for disks only VirtualBox reads well; it fails when VBoxManage is not installed.
+    type: str
+    choices: [qemu-img, vboxmanage]
+    default: qemu-img
+  shrink_to:
+    description:
+      - Lower the virtual size to this size (e.g. C(20G); binary units, C(G) = GiB). The filesystem in the last
+        partition, or on the whole disk, must be ext2/3/4 and its data must fit; otherwise the module fails
+        and says why. A disk already no larger than this is left at its size.
+    type: str
+  force:
+    description: Convert again even when the output is up to date.
+    type: bool
+    default: false
+  progress_file:
+    description:
+      - Where the conversion writes its progress while it runs (C(watch cat FILE)). Removed when done.
+      - Defaults to C(DEST.progress).
+    type: path
+notes:
+  - Check mode reads and checksums the source and reports whether a conversion would happen. It does not try
+    the shrink (that needs a raw copy), so a target smaller than the data is found only by a real run, which
+    then fails before writing the output.
+  - Checking whether the output is up to date reads the whole source once (SHA-256).
+seealso:
+  - module: coursevm.openstack.image_upload
+"""
+
+EXAMPLES = r"""
+- name: Inspect a VirtualBox disk
+  coursevm.openstack.disk_image:
+    src: /srv/images/course.vdi
+  register: course_disk
+
+- name: Convert the VirtualBox appliance's disk to compressed qcow2, shrunk from 64 GB to 20 GB
+  coursevm.openstack.disk_image:
+    src: /srv/images/course.ova
+    dest: /srv/images/course.qcow2
+    compress: true
+    shrink_to: 20G
+  register: course_qcow2
+
+- name: Show the size Glance's min_disk will need
+  ansible.builtin.debug:
+    msg: "{{ course_qcow2.dest.virtual_size }} bytes, min_disk {{ course_qcow2.dest.min_disk }} GB"
+"""
+
+RETURN = r"""
+source:
+  description: The source disk as qemu-img sees it.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: The source path.
+      type: str
+      returned: always
+    format:
+      description: The format in qemu-img's words (vmdk, vdi, vpc for VHD, vhdx, raw or qcow2).
+      type: str
+      returned: always
+    virtual_size:
+      description: Virtual size in bytes.
+      type: int
+      returned: always
+    allocated_bytes:
+      description: Bytes the file occupies on disk; a sparse file uses less than its size.
+      type: int
+      returned: always
+    file_size:
+      description: The file's apparent size in bytes.
+      type: int
+      returned: always
+    min_disk:
+      description: The virtual size in GiB, rounded up.
+      type: int
+      returned: always
+    sha256:
+      description: SHA-256 of the source file (of the whole archive for an .ova).
+      type: str
+      returned: when dest is given
+    ova_member:
+      description: The tar member that holds the disk of an .ova.
+      type: str
+      returned: for an .ova
+  sample:
+    path: /srv/course.vdi
+    format: vdi
+    virtual_size: 68719476736
+    allocated_bytes: 9123456789
+    file_size: 9123459072
+    min_disk: 64
+dest:
+  description: The output disk (after the run; in check mode only its path and format).
+  returned: when dest is given
+  type: dict
+  contains:
+    path:
+      description: The output path.
+      type: str
+      returned: always
+    format:
+      description: The output format, qcow2 or raw.
+      type: str
+      returned: always
+    virtual_size:
+      description: Virtual size in bytes.
+      type: int
+      returned: unless check mode
+    allocated_bytes:
+      description: Bytes on disk.
+      type: int
+      returned: unless check mode
+    file_size:
+      description: Apparent size in bytes.
+      type: int
+      returned: unless check mode
+    min_disk:
+      description: The virtual size in GiB rounded up, for Glance's min_disk.
+      type: int
+      returned: unless check mode
+    sha256:
+      description: SHA-256 of the output, also written to DEST.sha256.
+      type: str
+      returned: unless check mode
+shrink:
+  description: What the shrink did, or why nothing needed doing.
+  returned: when shrink_to is given and a conversion ran
+  type: dict
+  sample:
+    changed: true
+    from: 68719476736
+    to: 21474836480
+    filesystem: ext4
+    where: partition 1
+checksum_file:
+  description: The path of DEST.sha256.
+  returned: when dest is given
+  type: str
+reason:
+  description: Why nothing was converted.
+  returned: when dest is given and nothing changed
+  type: str
+seconds:
+  description: How long the conversion took.
+  returned: when a conversion ran
+  type: float
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.coursevm.openstack.plugins.module_utils import disk
+
+
+class Converter:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.src = self.params["src"]
+        self.dest = self.params["dest"]
+        self.progress_file = self.params["progress_file"] or (self.dest + ".progress" if self.dest else None)
+
+    def run(self, args, data=None):
+        return self.module.run_command(args, data=data, binary_data=False, environ_update={"LC_ALL": "C"})
+
+    # ------------------------------------------------------------------------------------- checks
+
+    def validate(self):
+        p = self.params
+        if not os.path.exists(self.src):
+            raise disk.DiskError("source %s does not exist" % self.src)
+        if not os.path.isfile(self.src):
+            raise disk.DiskError("source %s is not a regular file" % self.src)
+        if not os.access(self.src, os.R_OK):
+            raise disk.DiskError("source %s cannot be read by this user" % self.src)
+        if p["compress"] and p["format"] != "qcow2":
+            raise disk.DiskError("compress: true needs format: qcow2 (raw cannot be compressed)")
+        if p["shrink_to"] is not None:
+            self.target = disk.parse_size(p["shrink_to"])
+            if self.target < disk.MIB:
+                raise disk.DiskError("shrink_to %s is below 1 MiB; give a size like 20G" % p["shrink_to"])
+            for prog in ("sfdisk", "e2fsck", "resize2fs", "dumpe2fs"):
+                if not self.module.get_bin_path(prog):
+                    raise disk.DiskError("shrink_to needs %s, which is not installed (Debian packages fdisk and "
+                                         "e2fsprogs)" % prog)
+        if not self.module.get_bin_path("qemu-img"):
+            raise disk.DiskError("qemu-img is not installed (Debian package qemu-utils)")
+        if p["tool"] == "vboxmanage" and not self.module.get_bin_path("VBoxManage"):
+            raise disk.DiskError("tool: vboxmanage was asked for, but VBoxManage is not installed here")
+        if self.dest:
+            if os.path.realpath(self.dest) == os.path.realpath(self.src):
+                raise disk.DiskError("dest is the source itself; give another output path")
+            folder = os.path.dirname(os.path.abspath(self.dest))
+            if not os.path.isdir(folder):
+                raise disk.DiskError("output folder %s does not exist or is not a folder" % folder)
+            # A real probe: root passes os.access() even where the filesystem or the kernel refuses writes.
+            try:
+                handle, probe = tempfile.mkstemp(prefix=".disk_image-probe-", dir=folder)
+                os.close(handle)
+                os.unlink(probe)
+            except OSError as exc:
+                raise disk.DiskError("output folder %s cannot be written: %s" % (folder, exc.strerror))
+            if os.path.isdir(self.dest):
+                raise disk.DiskError("dest %s is a folder; give the output file's path" % self.dest)
+
+    def inspect(self):
+        declared = disk.normalise_format(self.params["src_format"])
+        self.ova_member = None
+        if disk.is_ova(self.src):
+            spec, member, _size = disk.ova_disk_spec(self.src)
+            info = disk.qemu_img_info(self.run, spec)
+            disk.check_ova_vmdk(info, member)
+            disk.check_source(info, self.src, b"", "vmdk")
+            self.read_spec, self.read_format, self.ova_member = spec, None, member
+        else:
+            info = disk.qemu_img_info(self.run, self.src, declared)
+            fmt = disk.check_source(info, self.src, disk.read_head(self.src), declared)
+            self.read_spec, self.read_format = self.src, fmt
+        facts = disk.describe(info, self.src)
+        if self.ova_member:
+            facts["ova_member"] = self.ova_member
+        return facts
+
+    # ------------------------------------------------------------------------------------ convert
+
+    def options(self):
+        p = self.params
+        target = getattr(self, "target", None)
+        return {"format": p["format"], "compress": p["compress"], "tool": p["tool"], "shrink_to": target}
+
+    def write_progress(self, text):
+        if not self.progress_file:
+            return
+        tmp = self.progress_file + ".tmp"
+        with open(tmp, "w") as handle:
+            handle.write(text + "\n")
+        os.rename(tmp, self.progress_file)
+
+    def qemu_convert(self, src_spec, src_format, out_path, out_format, compress, step):
+        """qemu-img convert -p, its progress parsed into progress_file and the module's log."""
+        args = ["qemu-img", "convert", "-p"]
+        if src_format:
+            args += ["-f", src_format]
+        args += ["-O", out_format]
+        if compress:
+            args.append("-c")
+        args += [src_spec, out_path]
+        self.module.log("disk_image: %s" % " ".join(args))
+        # Popen, not run_command: the progress must be read while qemu-img runs, not after it ends.
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # pylint: disable=ansible-bad-function
+        last, buf = -1.0, b""
+        while True:
+            chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(64)
+            if not chunk:
+                break
+            buf = (buf + chunk)[-4096:]
+            found = disk.parse_progress(buf.decode("ascii", "replace"))
+            if found and found[-1] - last >= 1 or (found and found[-1] == 100.0 and last != 100.0):
+                last = found[-1]
+                self.write_progress("%s: %.1f%%" % (step, last))
+                buf = b""
+        err = proc.stderr.read().decode("utf-8", "replace")
+        if proc.wait() != 0:
+            raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
+
+    def vbox_clone(self, work):
+        """VBoxManage clonemedium to a raw file; an .ova's disk is copied out first (VBoxManage reads files)."""
+        src = self.src
+        if self.ova_member:
+            src, _name = disk.extract_ova_disk(self.src, work)
+        out = os.path.join(work, "vbox.raw")
+        self.write_progress("VBoxManage clonemedium: running")
+        rc, stdout, err = self.run(["VBoxManage", "clonemedium", "disk", src, out, "--format", "RAW"])
+        # clonemedium registers both media in VirtualBox's list; take them off it again.
+        for path in (out, src):
+            self.run(["VBoxManage", "closemedium", "disk", path])
+        if rc != 0:
+            raise disk.DiskError("VBoxManage clonemedium failed: %s" % " ".join((err or stdout).split())[-600:])
+        return out
+
+    def convert(self, work):
+        p = self.params
+        shrink = None
+        staged = os.path.join(work, "out." + p["format"])
+        if p["tool"] == "vboxmanage":
+            raw, raw_format = self.vbox_clone(work), "raw"
+        elif p["shrink_to"] is not None:
+            raw, raw_format = os.path.join(work, "shrink.raw"), "raw"
+            self.qemu_convert(self.read_spec, self.read_format, raw, "raw", False, "copying to raw for the shrink")
+        else:
+            raw = None
+        if p["shrink_to"] is not None:
+            self.write_progress("shrinking to %s" % disk.human(self.target))
+            shrink = disk.shrink_raw(self.run, raw, self.target, log=self.module.log)
+        if raw is None:
+            self.qemu_convert(self.read_spec, self.read_format, staged, p["format"], p["compress"], "converting")
+        elif p["format"] == "raw":
+            os.rename(raw, staged)
+        else:
+            self.qemu_convert(raw, raw_format, staged, p["format"], p["compress"], "converting")
+        return staged, shrink
+
+    def sidecar_path(self):
+        return self.dest + ".json"
+
+    def read_sidecar(self):
+        try:
+            with open(self.sidecar_path()) as handle:
+                return json.load(handle)
+        except (OSError, IOError, ValueError):
+            return None
+
+    def main(self):
+        result = {"changed": False}
+        self.validate()
+        result["source"] = self.inspect()
+        if not self.dest:
+            return result
+        result["checksum_file"] = self.dest + ".sha256"
+        result["source"]["sha256"] = source_sha = disk.sha256_file(self.src)
+        options = self.options()
+        if os.path.exists(self.dest) and not self.params["force"]:
+            sidecar = self.read_sidecar()
+            if disk.up_to_date(sidecar, source_sha, options, os.path.getsize(self.dest)):
+                info = disk.qemu_img_info(self.run, self.dest, sidecar["format"])
+                result["dest"] = dict(disk.describe(info, self.dest), sha256=sidecar["sha256"])
+                result["reason"] = "%s is up to date: made from the same source (sha256 %s) with the same " \
+                                   "options" % (self.dest, source_sha[:12])
+                return result
+        result["changed"] = True
+        result["dest"] = {"path": self.dest, "format": self.params["format"]}
+        if self.module.check_mode:
+            return result
+        work = tempfile.mkdtemp(prefix="." + os.path.basename(self.dest) + ".work-",
+                                dir=os.path.dirname(os.path.abspath(self.dest)))
+        started = time.time()
+        try:
+            staged, shrink = self.convert(work)
+            info = disk.qemu_img_info(self.run, staged, self.params["format"])
+            dest_sha = disk.sha256_file(staged)
+            os.rename(staged, self.dest)
+            dest_info = dict(disk.describe(info, self.dest), sha256=dest_sha)
+            with open(self.dest + ".sha256", "w") as handle:
+                handle.write("%s  %s\n" % (dest_sha, os.path.basename(self.dest)))
+            with open(self.sidecar_path(), "w") as handle:
+                json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha), handle, indent=2,
+                          sort_keys=True)
+                handle.write("\n")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            if self.progress_file and os.path.exists(self.progress_file):
+                os.unlink(self.progress_file)
+        result["dest"] = dest_info
+        result["seconds"] = round(time.time() - started, 1)
+        if shrink is not None:
+            result["shrink"] = shrink
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            src_format=dict(type="str", choices=["vmdk", "vdi", "vhd", "vpc", "vhdx", "raw", "qcow2"]),
+            dest=dict(type="path"),
+            format=dict(type="str", choices=list(disk.OUTPUT_FORMATS), default="qcow2"),
+            compress=dict(type="bool", default=False),
+            tool=dict(type="str", choices=["qemu-img", "vboxmanage"], default="qemu-img"),
+            shrink_to=dict(type="str"),
+            force=dict(type="bool", default=False),
+            progress_file=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = Converter(module).main()
+    except disk.DiskError as exc:
+        module.fail_json(msg=str(exc))
+    except (OSError, IOError) as exc:
+        module.fail_json(msg="disk_image could not finish: %s" % exc)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

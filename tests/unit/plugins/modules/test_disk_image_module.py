@@ -1,0 +1,157 @@
+"""disk_image run in-process on small real files made by qemu-img (no Ansible controller involved).
+
+(Named *_module so it does not clash with tests/integration/test_disk_image.py in one pytest session.)
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.coursevm.openstack.plugins.modules import disk_image
+
+pytestmark = pytest.mark.skipif(not shutil.which("qemu-img"), reason="qemu-img (qemu-utils) is not installed")
+
+
+def run_module(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exited:
+            disk_image.main()
+    result = json.loads(capsys.readouterr().out)
+    result["rc"] = exited.value.code
+    return result
+
+
+def qemu_img(*args):
+    subprocess.run(["qemu-img"] + list(args), check=True, capture_output=True)
+
+
+@pytest.fixture
+def qcow2(tmp_path):
+    path = tmp_path / "small.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", str(path), "10M")
+    return path
+
+
+def fingerprint(path):
+    stat = os.stat(path)
+    with open(path, "rb") as handle:
+        return stat.st_mtime_ns, stat.st_size, handle.read()
+
+
+def test_inspect_reports_format_sizes_and_changes_nothing(capsys, qcow2):
+    before = sorted(os.listdir(qcow2.parent))
+    result = run_module(capsys, src=str(qcow2))
+    assert result["rc"] == 0 and result["changed"] is False
+    src = result["source"]
+    assert (src["format"], src["virtual_size"], src["min_disk"]) == ("qcow2", 10 * 1024 ** 2, 1)
+    assert 0 < src["allocated_bytes"] < 10 * 1024 ** 2
+    assert sorted(os.listdir(qcow2.parent)) == before
+
+
+def test_convert_writes_checksum_and_sidecar_then_is_idempotent(capsys, qcow2, tmp_path):
+    dest = tmp_path / "out.raw"
+    first = run_module(capsys, src=str(qcow2), dest=str(dest), format="raw")
+    assert first["changed"] is True, first
+    assert first["dest"]["format"] == "raw" and first["dest"]["virtual_size"] == 10 * 1024 ** 2
+    line = (tmp_path / "out.raw.sha256").read_text()
+    assert line == "%s  out.raw\n" % first["dest"]["sha256"]
+    sidecar = json.loads((tmp_path / "out.raw.json").read_text())
+    assert sidecar["source_sha256"] == first["source"]["sha256"]
+    assert not [n for n in os.listdir(tmp_path) if ".work-" in n or n.endswith(".progress")]
+
+    second = run_module(capsys, src=str(qcow2), dest=str(dest), format="raw")
+    assert second["changed"] is False and "is up to date" in second["reason"]
+    assert second["dest"]["sha256"] == first["dest"]["sha256"]
+
+    # Other options, or force, make a new output.
+    assert run_module(capsys, src=str(qcow2), dest=str(dest), format="qcow2")["changed"] is True
+    assert run_module(capsys, src=str(qcow2), dest=str(dest), format="qcow2", force=True)["changed"] is True
+
+
+def test_a_changed_source_is_converted_again(capsys, qcow2, tmp_path):
+    dest = tmp_path / "out.qcow2"
+    run_module(capsys, src=str(qcow2), dest=str(dest))
+    qemu_img("resize", "-q", str(qcow2), "12M")
+    result = run_module(capsys, src=str(qcow2), dest=str(dest))
+    assert result["changed"] is True and result["dest"]["virtual_size"] == 12 * 1024 ** 2
+
+
+def test_check_mode_writes_nothing(capsys, qcow2, tmp_path):
+    dest = tmp_path / "out.qcow2"
+    result = run_module(capsys, src=str(qcow2), dest=str(dest), _ansible_check_mode=True)
+    assert result["changed"] is True
+    assert sorted(os.listdir(tmp_path)) == ["small.qcow2"]
+
+
+def test_backing_chain_is_refused_and_the_overlay_untouched(capsys, qcow2, tmp_path):
+    overlay = tmp_path / "overlay.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", "-b", str(qcow2), "-F", "qcow2", str(overlay))
+    before = fingerprint(overlay)
+    result = run_module(capsys, src=str(overlay), dest=str(tmp_path / "flat.qcow2"))
+    assert result["rc"] == 1 and "a disk with a backing chain is refused" in result["msg"]
+    assert str(qcow2) in result["msg"]
+    assert fingerprint(overlay) == before and not (tmp_path / "flat.qcow2").exists()
+
+
+def test_unsupported_format_is_refused(capsys, tmp_path):
+    qed = tmp_path / "old.qed"
+    qemu_img("create", "-q", "-f", "qed", str(qed), "10M")
+    result = run_module(capsys, src=str(qed), dest=str(tmp_path / "out.qcow2"))
+    assert result["rc"] == 1 and "format 'qed', which is not supported" in result["msg"]
+
+
+def test_text_file_is_not_a_disk(capsys, tmp_path):
+    notes = tmp_path / "notes.vmdk"
+    notes.write_text("these are my notes, not a disk\n" * 50)
+    result = run_module(capsys, src=str(notes), dest=str(tmp_path / "out.qcow2"))
+    assert result["rc"] == 1 and "is not a disk image" in result["msg"]
+    assert notes.read_text().startswith("these are my notes")
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"src": "/nonexistent/course.vdi"}, "source /nonexistent/course.vdi does not exist"),
+    ({"dest": "{tmp}/missing/out.qcow2"}, "output folder {tmp}/missing does not exist"),
+    ({"dest": "{tmp}/small.qcow2"}, "dest is the source itself"),
+    ({"dest": "/sys/kernel/t6-out.qcow2"}, "output folder /sys/kernel cannot be written: Permission denied"),
+    ({"dest": "{tmp}"}, "is a folder; give the output file's path"),
+    ({"dest": "{tmp}/o.raw", "format": "raw", "compress": True}, "compress: true needs format: qcow2"),
+    ({"dest": "{tmp}/o.qcow2", "shrink_to": "lots"}, "size 'lots' is not understood"),
+    ({"dest": "{tmp}/o.qcow2", "tool": "vboxmanage"}, "VBoxManage is not installed"),
+])
+def test_bad_input_fails_with_a_clear_message(capsys, qcow2, tmp_path, args, message):
+    full = {"src": str(qcow2)}
+    full.update(dict((k, v.format(tmp=tmp_path) if isinstance(v, str) else v) for k, v in args.items()))
+    if args.get("tool") == "vboxmanage" and shutil.which("VBoxManage"):
+        pytest.skip("VBoxManage is installed here")
+    before = fingerprint(qcow2)
+    result = run_module(capsys, **full)
+    assert result["rc"] == 1 and message.format(tmp=tmp_path) in result["msg"], result
+    assert fingerprint(qcow2) == before
+
+
+def test_progress_of_a_real_conversion_is_reported_and_the_file_removed(capsys, tmp_path, monkeypatch):
+    """qemu-img convert -p's real output is parsed: rising percentages ending at 100, in the progress file."""
+    src = tmp_path / "data.raw"
+    with open(src, "wb") as handle:  # 64 MiB with data spread out, so qemu-img reports many steps
+        for i in range(64):
+            handle.seek(i * 1024 ** 2)
+            handle.write(os.urandom(4096))
+    seen = []
+    write = disk_image.Converter.write_progress
+
+    def record(self, text):
+        write(self, text)
+        with open(self.progress_file) as handle:
+            seen.append(handle.read().strip())
+
+    monkeypatch.setattr(disk_image.Converter, "write_progress", record)
+    result = run_module(capsys, src=str(src), src_format="raw", dest=str(tmp_path / "out.qcow2"))
+    assert result["changed"] is True, result
+    percents = [float(line.split(": ")[1].rstrip("%")) for line in seen]
+    assert len(percents) >= 2 and percents == sorted(percents) and percents[-1] == 100.0
+    assert all(line.startswith("converting: ") for line in seen)
+    assert not (tmp_path / "out.qcow2.progress").exists()
