@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite; ./coursevm test sets up the venv and calls this.
 #   tests/run.sh            lint, collection build, sanity, unit tests, the README's first command in Chromium,
-#                           every Molecule scenario, the local OpenStack smoke test
+#                           every Molecule scenario, the local OpenStack smoke and integration tests
 #   tests/run.sh --quick    everything but Molecule
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,13 +23,28 @@ ansible-galaxy collection build --force --output-path "$OUT/galaxy" >/dev/null
 ansible-galaxy collection install --offline --no-deps --force -p "$OUT/galaxy/installed" "$OUT"/galaxy/coursevm-openstack-*.tar.gz >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
   ansible-doc -t filter coursevm.openstack.jupyter_password_hash | grep -q "PasswordIdentityProvider"
-echo "built, installed, ansible-doc renders the filters"
+for filter in unix_password_hash:passlib roster:"student id"; do
+  ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+    ansible-doc -t filter "coursevm.openstack.${filter%%:*}" | grep -q "${filter#*:}" ||
+    { echo "ansible-doc cannot render the filter ${filter%%:*}"; exit 1; }
+done
+# Every module's documentation renders from the installed copy (what a user of the built collection reads).
+for module in plugins/modules/*.py; do
+  name=$(basename "$module" .py)
+  ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+    ansible-doc "coursevm.openstack.$name" | grep -q "EXAMPLES" || { echo "ansible-doc cannot render $name"; exit 1; }
+done
+echo "built, installed, ansible-doc renders the filters and the modules"
 
 step "ansible-test sanity"
 # ansible-test wants the collection at ansible_collections/<ns>/<name> as a real folder, not a symlink.
 SANITY=$OUT/sanity/ansible_collections/coursevm/openstack
-rm -rf "$OUT/sanity" && mkdir -p "$SANITY"
+rm -rf "$OUT/sanity" && mkdir -p "$SANITY" "$OUT/sanity/ansible_collections/openstack"
 git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' | xargs -0 -I{} cp --parents -P {} "$SANITY"/ 2>/dev/null || true
+# Our OpenStack modules build on openstack.cloud (its OpenStackModule and doc fragment): the import and
+# validate-modules tests look for it beside our collection, so a copy of the venv's goes there.
+cp -r "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/openstack/cloud" \
+  "$OUT/sanity/ansible_collections/openstack/"
 # Its own venv: --requirements pins sanity tools that must not disturb ansible-lint's; --venv would fetch a
 # pip bootstrap script from a host outside the package registries (docs/versions.md).
 SANITY_VENV=$ROOT/.build/sanity-venv
@@ -54,11 +69,32 @@ if ! $quick; then
   step "The README's first command, then Chromium logs in with what it printed and runs a cell"
   python -m pytest -q tests/e2e
 
-  step "Molecule scenarios"
+  jobs=${COURSEVM_MOLECULE_JOBS:-2}
+  step "Molecule scenarios, $jobs at a time (each one's log: tests/output/molecule/<scenario>.log)"
+  # Much of a scenario's time is waiting (apt, Java and Jupyter starting, ssh), so two side by side finish
+  # sooner than one after the other even on two cores. Longest first, so the last one is not a long one.
+  rm -rf "$OUT/molecule" && mkdir -p "$OUT/molecule"
+  order="web server_proxy nginx_proxy openrefine credentials egress_proxy jupyter"
+  scenarios=()
+  for name in $order; do [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name"); done
   for scenario in molecule/*/molecule.yml; do
     name=$(basename "$(dirname "$scenario")")
-    molecule test -s "$name"
+    [[ " ${scenarios[*]} " == *" $name "* ]] || scenarios+=("$name")
   done
+  run_scenario() {
+    local started=$SECONDS
+    if molecule test -s "$1" >"$2/$1.log" 2>&1; then
+      echo "passed: molecule $1 ($((SECONDS - started)) s)"
+    else
+      echo "FAILED: molecule $1 ($((SECONDS - started)) s); the end of its log:"
+      tail -n 150 "$2/$1.log"
+      return 1
+    fi
+  }
+  export -f run_scenario
+  # shellcheck disable=SC2016  # $1 and $2 are expanded by the inner bash
+  printf '%s\n' "${scenarios[@]}" | xargs -P "$jobs" -I{} bash -c 'run_scenario "$1" "$2"' _ {} "$OUT/molecule" ||
+    { echo "Molecule: at least one scenario failed (above)"; exit 1; }
 fi
 
 if ! $quick; then
@@ -72,5 +108,7 @@ if ! $quick; then
     ansible localhost -m openstack.cloud.networks_info -a cloud=coursevm-local 2>/dev/null \
     | grep -q '"name": "public"' || { echo "openstack.cloud did not see the public network"; exit 1; }
   echo "openstack.cloud sees the local cloud's public network"
+  step "Our modules, roles and playbooks against the local cloud (tests/cloud_integration)"
+  OS_CLIENT_CONFIG_FILE=$clouds python -m pytest -q tests/cloud_integration
   cloud stop
 fi
