@@ -259,13 +259,17 @@ def ova_disk_member(tar):
     return member
 
 
-def extract_ova_disk(ova_path, workdir):
-    """Copy the .ova's disk into workdir (by our own name, never tar's extract) and return its path."""
+def _open_ova(ova_path):
+    """The .ova as an uncompressed tar archive, or a DiskError saying it is not one."""
     try:
-        tar = tarfile.open(ova_path, "r:")
+        return tarfile.open(ova_path, "r:")
     except (tarfile.TarError, OSError) as exc:
         raise DiskError("%s is not a readable .ova (an OVA is a tar archive): %s" % (ova_path, exc))
-    with tar:
+
+
+def extract_ova_disk(ova_path, workdir):
+    """Copy the .ova's disk into workdir (by our own name, never tar's extract) and return its path."""
+    with _open_ova(ova_path) as tar:
         member = ova_disk_member(tar)
         target = os.path.join(workdir, "ova-disk.vmdk")
         source = tar.extractfile(member)
@@ -281,11 +285,7 @@ def ova_disk_spec(ova_path):
     Returns (spec, member name, member size). qemu's raw driver with offset/size exposes the member's bytes,
     and the vmdk driver reads them: no copy of a disk of many GB, and no file is ever written from the tar.
     """
-    try:
-        tar = tarfile.open(ova_path, "r:")
-    except (tarfile.TarError, OSError) as exc:
-        raise DiskError("%s is not a readable .ova (an OVA is a tar archive): %s" % (ova_path, exc))
-    with tar:
+    with _open_ova(ova_path) as tar:
         member = ova_disk_member(tar)
     spec = {"driver": "vmdk", "file": {"driver": "raw", "offset": member.offset_data, "size": member.size,
                                        "file": {"driver": "file", "filename": os.path.abspath(ova_path)}}}

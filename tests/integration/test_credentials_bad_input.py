@@ -5,14 +5,11 @@ through, nothing would be changed here either, and the test would still fail on 
 secrets folder the role would create on the controller must not exist afterwards.
 """
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import textwrap
 
 import pytest
+
+import role_check  # tests/support, on sys.path via conftest
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GgCjPkKXmzGFwaRQvYxk9WwFj6eFXaxjL8iSDBwS9 student@laptop"
 RSA_BLOB = ("AAAAB3NzaC1yc2EAAAADAQABAAABAQC7" + "x" * 300)
@@ -49,45 +46,23 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def playbook(tmp_path_factory):
-    if not shutil.which("ansible-playbook"):
-        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
-    path = tmp_path_factory.mktemp("bad-input") / "play.yml"
-    path.write_text(textwrap.dedent("""\
-        - hosts: localhost
-          connection: local
-          gather_facts: false
-          roles:
-            - coursevm.openstack.credentials
-        """))
-    return path
-
-
-def run_role(playbook, extra_vars):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "--check", str(playbook), "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
+    return role_check.write_playbook(tmp_path_factory.mktemp("bad-input"), "coursevm.openstack.credentials")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_value_fails_before_any_change(playbook, tmp_path, case):
     overrides, message = CASES[case]
     secrets_dir = tmp_path / "secrets"
-    result = run_role(playbook, {"credentials_secrets_dir": str(secrets_dir), **GOOD, **overrides})
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert message in re.sub(r"\s+", " ", output), output
-    recap = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output)
-    assert recap and recap.group(1) == "0", output
+    result = role_check.run_check(playbook, {"credentials_secrets_dir": str(secrets_dir), **GOOD, **overrides})
     # Nothing after the checks ran: the first task that would change anything makes the secrets folder.
-    assert "Create the course's secrets folder" not in output
+    role_check.assert_refused(result, message, "Create the course's secrets folder")
     assert not secrets_dir.exists()
 
 
 def test_good_values_pass_the_checks(playbook, tmp_path):
     """The control: the same play with good values gets past every check (then stops, in check mode, at the
     first task that needs the machine to be a course VM)."""
-    result = run_role(playbook, {"credentials_secrets_dir": str(tmp_path / "secrets"), **GOOD})
+    result = role_check.run_check(playbook, {"credentials_secrets_dir": str(tmp_path / "secrets"), **GOOD})
     output = result.stdout + result.stderr
     assert "Create the course's secrets folder" in output, output
     assert not re.search(r"FAILED! => .*(must be|shorter than|is not an OpenSSH)", output), output

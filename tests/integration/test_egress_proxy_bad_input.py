@@ -3,15 +3,12 @@
 Like test_jupyter_bad_input.py: against the controller itself, in check mode as a second guard.
 """
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
+
+import role_check  # tests/support, on sys.path via conftest
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_MSG = "egress_proxy_url does not parse as a proxy URL"
@@ -31,43 +28,17 @@ ROLE_CASES = {
 
 @pytest.fixture(scope="module")
 def playbook(tmp_path_factory):
-    if not shutil.which("ansible-playbook"):
-        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
-    path = tmp_path_factory.mktemp("bad-input") / "play.yml"
-    path.write_text(textwrap.dedent("""\
-        - hosts: localhost
-          connection: local
-          gather_facts: false
-          roles:
-            - coursevm.openstack.egress_proxy
-        """))
-    return path
-
-
-def run(playbook, extra_vars):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
-    return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
-
-
-def assert_refused(result, message, first_change):
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert message in re.sub(r"\s+", " ", output), output
-    recap = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output)
-    assert recap and recap.group(1) == "0", output
-    assert first_change not in output
+    return role_check.write_playbook(tmp_path_factory.mktemp("bad-input"), "coursevm.openstack.egress_proxy")
 
 
 @pytest.mark.parametrize("case", sorted(ROLE_CASES))
 def test_bad_role_value_fails_before_any_change(playbook, case):
     overrides, message = ROLE_CASES[case]
-    assert_refused(run(playbook, overrides), message, "Point apt at the proxy")
+    role_check.assert_refused(role_check.run_check(playbook, overrides), message, "Point apt at the proxy")
 
 
 def test_a_password_in_the_url_is_not_printed(playbook):
-    result = run(playbook, {"egress_proxy_url": "http://user:s3cret-pw@proxy:99999"})
+    result = role_check.run_check(playbook, {"egress_proxy_url": "http://user:s3cret-pw@proxy:99999"})
     output = result.stdout + result.stderr
     assert URL_MSG in re.sub(r"\s+", " ", output)
     assert "s3cret-pw" not in output
@@ -87,5 +58,5 @@ TUNNEL_CASES = {
 @pytest.mark.parametrize("case", sorted(TUNNEL_CASES))
 def test_bad_tunnel_request_fails_before_anything_starts(case):
     overrides, message = TUNNEL_CASES[case]
-    result = run(ROOT / "playbooks" / "egress_tunnel.yml", {"egress_tunnel_hosts": "localhost", **overrides})
-    assert_refused(result, message, "Start the controller's proxy")
+    result = role_check.run_check(ROOT / "playbooks" / "egress_tunnel.yml", {"egress_tunnel_hosts": "localhost", **overrides})
+    role_check.assert_refused(result, message, "Start the controller's proxy")
