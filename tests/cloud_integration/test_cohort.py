@@ -171,6 +171,22 @@ def test_bad_input_fails_clearly_and_creates_nothing(run, conn, files, rows, ext
     nothing_left(conn)
 
 
+@pytest.mark.parametrize("extra, expected", [
+    ({"cohort_vm_user": "Root User"}, "cohort_vm_user must be the image's Linux account"),
+    ({"cohort_admin_private_key_file": "keys/team"}, "must be an absolute path"),
+    ({"cohort_admin_private_key_file": "/nonexistent/team"}, "does not exist or is not a file"),
+], ids=["vm-user", "relative-key", "missing-key"])
+def test_deploy_refuses_bad_connection_settings_before_anything(run, conn, files, extra, expected):
+    path = write_roster(files, "deploy.csv", ["s1,A,a@example.edu,"])
+    status, out, errors = run("deploy.yml", cohort_roster=path, **extra)
+    assert status != 0
+    assert any(expected in message for message in errors), errors
+    # Refused in deploy.yml's first play: provision.yml never started.
+    assert [p["play"]["name"] for p in out["plays"]] == [
+        "Check how Ansible will reach the new course VMs, before anything is created"]
+    nothing_left(conn)
+
+
 # ---- the cohort's life: provision, re-run, one student out, the course out -----------------------------
 
 @pytest.fixture(scope="module")

@@ -1,40 +1,68 @@
-"""The README's first command, as a person runs it: `./coursevm local` prints a URL and a password, and a real
-Chromium logs in with them, opens a new notebook and runs a cell. Needs root (test machines) and Chromium."""
+"""The README's first command, as a person runs it: `./coursevm local` provisions a student on the local OpenStack
+(tests/cloud) and configures the machine standing in for the server, then prints a URL and a password; a real
+Chromium logs in with them, opens a new notebook and runs a cell. The URL is the server's floating IP; running
+the command again changes nothing; `./coursevm local-stop` leaves nothing behind in the cloud.
+Needs root (test machines and the local cloud) and Chromium. The tests run in file order: the last one stops."""
 
+import ipaddress
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "output" / "screenshots"
+CLOUD = ["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py")]
+SERVER = "local-student1"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 
 
+def run_job(command, timeout=2400):
+    return subprocess.run([str(ROOT / "coursevm"), command], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def printed(job):
+    url = re.search(r"URL:\s+(\S+)", job.stdout)
+    password = re.search(r"Password:\s+(\S+)", job.stdout)
+    assert url and password, job.stdout[-3000:] + job.stderr[-3000:]
+    return url.group(1), password.group(1)
+
+
 @pytest.fixture(scope="module")
 def local_job():
-    run = subprocess.run([str(ROOT / "coursevm"), "local"], capture_output=True, text=True, timeout=1200,
-                         check=False)
+    run = run_job("local")
     try:
         yield run
     finally:
-        subprocess.run([str(ROOT / "coursevm"), "local-stop"], capture_output=True, timeout=120, check=False)
+        run_job("local-stop", timeout=600)
+
+
+@pytest.fixture(scope="module")
+def conn(local_job):
+    import openstack
+
+    status = subprocess.run([*CLOUD, "status", "--json"], capture_output=True, text=True, check=False)
+    os.environ["OS_CLIENT_CONFIG_FILE"] = json.loads(status.stdout)["clouds_yaml"]
+    return openstack.connect(cloud="coursevm-local")
 
 
 def test_local_job_prints_url_and_password(local_job):
     assert local_job.returncode == 0, local_job.stdout[-3000:] + local_job.stderr[-3000:]
-    assert re.search(r"URL:\s+http://\d+\.\d+\.\d+\.\d+/", local_job.stdout)
-    assert re.search(r"Password:\s+\S{12,}", local_job.stdout)
+    url, password = printed(local_job)
+    assert re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+/", url)
+    assert len(password) >= 12
 
 
 def test_chromium_logs_in_and_runs_a_cell(local_job):
     from browser import run_first_cell  # tests/support, on sys.path via conftest
 
-    url = re.search(r"URL:\s+(\S+)", local_job.stdout).group(1)
-    password = re.search(r"Password:\s+(\S+)", local_job.stdout).group(1)
+    url, password = printed(local_job)
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / "local-job-notebook.png"
     assert run_first_cell(url, password, shot) == "2"
@@ -44,9 +72,55 @@ def test_chromium_logs_in_and_runs_a_cell(local_job):
 def test_openrefine_and_nbdime_are_behind_the_same_login(local_job):
     from jupyter_login import login  # tests/support
 
-    url = re.search(r"URL:\s+(\S+)", local_job.stdout).group(1)
-    password = re.search(r"Password:\s+(\S+)", local_job.stdout).group(1)
+    url, password = printed(local_job)
     browser = login(url, password)["_session"][0]
     for path, marker in (("proxy/3334/", b"OpenRefine"), ("proxy/8899/", b"<title>nbdime")):
         with browser.open(url + path, timeout=60) as resp:
             assert resp.status == 200 and marker in resp.read(), path
+
+
+def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
+    url, _ = printed(local_job)
+    server = conn.compute.find_server(SERVER, ignore_missing=False)
+    assert server.status == "ACTIVE"
+    assert server.metadata.get("coursevm_student") == "student1"
+    ports = list(conn.network.ports(device_id=server.id))
+    fips = [ip.floating_ip_address for port in ports for ip in conn.network.ips(port_id=port.id)]
+    assert fips == [urlparse(url).hostname]
+    public = conn.network.find_network("public", ignore_missing=False)
+    cidr = next(conn.network.subnets(network_id=public.id)).cidr
+    assert ipaddress.ip_address(fips[0]) in ipaddress.ip_network(cidr)
+    # The student's own network, router and a security group open on 22 and 80 only.
+    group = conn.network.find_security_group("local-student1-sg", ignore_missing=False)
+    ingress = sorted(r.port_range_min for r in conn.network.security_group_rules(security_group_id=group.id)
+                     if r.direction == "ingress")
+    assert ingress == [22, 80]
+    assert conn.network.find_router("local-student1-router", ignore_missing=False).external_gateway_info
+
+
+def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
+    again = run_job("local")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert printed(again) == printed(local_job)
+    recap = re.search(rf"^{SERVER}\s+: ok=\d+\s+changed=(\d+)", again.stdout, re.M)
+    assert recap and recap.group(1) == "0", again.stdout[-3000:]
+    assert re.search(r"^localhost\s+: ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-3000:]
+
+
+def test_local_stop_leaves_nothing_in_the_cloud(local_job, conn):
+    url, _ = printed(local_job)
+    stop = run_job("local-stop", timeout=600)
+    assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
+    project = conn.current_project_id
+    left = [s.name for s in conn.compute.servers() if s.name.startswith("local-")]
+    left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith("local-")]
+    left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith("local-")]
+    left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith("local-")]
+    left += [k.name for k in conn.compute.keypairs() if k.name.startswith("local-")]
+    left += [ip.floating_ip_address for ip in conn.network.ips(project_id=project)
+             if ip.floating_ip_address == urlparse(url).hostname]
+    assert left == []
+    # The machine is gone, and with it the route that sent the public subnet into it.
+    route = subprocess.run(["ip", "-j", "route", "get", urlparse(url).hostname], capture_output=True, text=True,
+                           check=True)
+    assert not json.loads(route.stdout)[0].get("dev", "").startswith("cvmh")

@@ -9,6 +9,8 @@ and by the demo. Standard library only; Python 3.11+; must run as root.
     machines.py list [--json]        running targets
     machines.py info NAME [--json]   how to reach a running target
     machines.py ssh NAME [CMD...]    ssh into a target as the test user
+    machines.py answer NAME CIDR     the target also answers on every address of CIDR (a stand-in for the
+                                     floating IPs of the local cloud, whose fake hypervisor runs no VM)
 
 See README.md next to this file for the layout and the reasons behind it.
 """
@@ -17,6 +19,7 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -540,6 +543,7 @@ def info_of(st):
         "user": USER,
         "identity_file": str(key_path()),
         "password": PASSWORD,
+        "answers": st.get("answers", []),
     }
 
 
@@ -872,6 +876,52 @@ def list_targets(as_json):
             print(f"{st['name']:20} {st['address']:14} dead (run `machines.py stop {st['name']}`)")
 
 
+def route_device(address):
+    """The host's outgoing interface for an address (what `ip route get` says)."""
+    out = run(["ip", "-j", "route", "get", str(address)], capture=True).stdout
+    return (json.loads(out or "[{}]") or [{}])[0].get("dev")
+
+
+def answer(name, cidr):
+    """Make a running target answer on every address of CIDR, as if it held them all: an AnyIP `local` route
+    inside its namespace, and a host route sending the range into its veth. The local cloud's fake hypervisor
+    boots nothing, so this is how its floating IPs reach a real machine. Undone by `stop` (the veth goes)."""
+    require_root()
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as e:
+        raise Fail(f"answer: '{cidr}' is not an IPv4 network address with a prefix, e.g. 172.24.4.0/24 ({e})")
+    if net.prefixlen < 16:
+        raise Fail(f"answer: {cidr} is larger than a /16; refusing to route that much into one machine")
+    for reserved in ("10.231.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "169.254.0.0/16"):
+        if net.overlaps(ipaddress.IPv4Network(reserved)):
+            raise Fail(f"answer: {cidr} overlaps {reserved}, which the host or the targets' links use")
+    with flock(RUN_DIR / ".locks" / name):
+        st = running_state(name)
+        if cidr in st.get("answers", []) and route_device(net[1]) == st["veth"]:
+            return False
+        # Refuse a range the host already reaches some other way than its default route (a local network,
+        # another target's claim): the route below would take it over.
+        routes = json.loads(run(["ip", "-j", "route", "show"], capture=True).stdout or "[]")
+        for r in routes:
+            dst = r.get("dst", "default")
+            if dst == "default" or r.get("dev") == st["veth"]:
+                continue
+            other = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+            if isinstance(other, ipaddress.IPv4Network) and other.overlaps(net):
+                raise Fail(f"answer: the host already routes {dst} via {r.get('dev')}, which overlaps {cidr}")
+        run(["ip", "-n", st["netns"], "route", "replace", "local", cidr, "dev", "lo"], capture=True)
+        run(["ip", "route", "replace", cidr, "via", st["address"], "dev", st["veth"]], capture=True)
+        for probe in (net[1], net[-2]):
+            if route_device(probe) != st["veth"]:
+                run(["ip", "route", "del", cidr, "dev", st["veth"]], check=False, capture=True)
+                raise Fail(f"answer: {probe} would not go to {name} ({st['veth']}); route removed again")
+        st["answers"] = sorted(set(st.get("answers", [])) | {cidr})
+        save_state(st)
+    log(f"{name} answers on {cidr}")
+    return True
+
+
 def running_state(name):
     check_name(name)
     st = load_state(name)
@@ -906,6 +956,9 @@ def main(argv=None):
     p = sub.add_parser("info", help="how to reach a running target")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("answer", help="the target also answers on every address of CIDR")
+    p.add_argument("name")
+    p.add_argument("cidr")
     p = sub.add_parser("ssh", help="ssh into a target")
     p.add_argument("name")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -924,6 +977,8 @@ def main(argv=None):
             list_targets(args.json)
         elif args.cmd == "info":
             emit(running_state(args.name), args.json)
+        elif args.cmd == "answer":
+            answer(args.name, args.cidr)
         elif args.cmd == "ssh":
             ssh(args.name, args.command)
     except Fail as e:
