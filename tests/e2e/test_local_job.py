@@ -80,7 +80,7 @@ def test_openrefine_and_nbdime_are_behind_the_same_login(local_job):
 
 
 def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
-    url, _ = printed(local_job)
+    url = printed(local_job)[0]
     server = conn.compute.find_server(SERVER, ignore_missing=False)
     assert server.status == "ACTIVE"
     assert server.metadata.get("coursevm_student") == "student1"
@@ -108,7 +108,7 @@ def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
 
 
 def test_local_stop_leaves_nothing_in_the_cloud(local_job, conn):
-    url, _ = printed(local_job)
+    url = printed(local_job)[0]
     stop = run_job("local-stop", timeout=600)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
     project = conn.current_project_id
