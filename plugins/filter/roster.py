@@ -98,7 +98,9 @@ def ssh_public_key_problem(key):
 
 
 def _is_header(row):
-    return bool(row) and row[0].strip().lower() in HEADER_FIRST_CELLS
+    # A student whose id happens to be "student" or "id" is still a student: a header has no email address.
+    return (bool(row) and row[0].strip().lower() in HEADER_FIRST_CELLS
+            and not (len(row) > 2 and "@" in row[2]))
 
 
 def roster(text):

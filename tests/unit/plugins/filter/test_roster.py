@@ -164,3 +164,9 @@ def test_overlap_with_external_network():
 def test_invalid_avoid_cidr():
     with pytest.raises(AnsibleFilterError, match="The CIDR to avoid"):
         r.cohort_cidrs(["a"], "10.0.0.0/24", avoid=["10.1.0.0/33"])
+
+
+def test_a_student_whose_id_looks_like_a_header_word_is_a_student():
+    students = r.roster("student,Stu Dent,stu@example.edu\nid,Ida Dee,ida@example.edu\n")
+    assert [s["id"] for s in students] == ["student", "id"]
+    assert [s["line"] for s in students] == [1, 2]
