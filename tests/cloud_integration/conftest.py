@@ -17,6 +17,9 @@ import pytest
 
 from cloud_support import CLOUD, IMAGE_MIN_DISK, IMAGE_MIN_RAM, IMAGE_NAME, IMAGE_VIRTUAL_GB, PREFIX, ROOT
 
+# tests/support (run_json) for this file's fixtures and the test modules.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
 
 def _collection_env():
     """Environment in which `ansible` finds this checkout as coursevm.openstack and openstack.cloud."""
@@ -83,19 +86,15 @@ def test_image(conn, tmp_path_factory):
 def ansible(env):
     """ansible(module, args, check=False) → the module's result dict, run as `ansible localhost -m`."""
 
+    from ansible_json import run_json  # tests/support
+
     def run(module, args, check=False):
         cmd = ["ansible", "localhost", "-m", "coursevm.openstack." + module, "-a", json.dumps(args),
                # implicit localhost runs the controller's Python, which has openstacksdk
                "-e", "ansible_python_interpreter=" + sys.executable]
         if check:
             cmd.append("--check")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False, cwd=ROOT)
-        try:
-            out = json.loads(proc.stdout)
-            return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
-        except (ValueError, KeyError, IndexError):
-            pytest.fail("no JSON result from %s (exit %d):\n%s\n%s"
-                        % (" ".join(cmd), proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        return run_json(cmd, env, read=lambda out: out["plays"][0]["tasks"][0]["hosts"]["localhost"], cwd=ROOT)[1]
 
     return run
 
@@ -103,19 +102,16 @@ def ansible(env):
 @pytest.fixture(scope="session")
 def playbook(env, tmp_path_factory):
     """playbook(text) → {task name: localhost result}, run by ansible-playbook with the json callback."""
+    from ansible_json import run_json  # tests/support
+
     folder = tmp_path_factory.mktemp("playbooks")
 
     def run(text):
         path = folder / "play.yml"
         path.write_text(text)
-        proc = subprocess.run(["ansible-playbook", str(path), "-e", "ansible_python_interpreter=" + sys.executable],
-                              capture_output=True, text=True, env=env, timeout=600, check=False, cwd=ROOT)
-        try:
-            out = json.loads(proc.stdout)
-        except ValueError:
-            pytest.fail("no JSON from ansible-playbook (exit %d):\n%s\n%s"
-                        % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-        return {t["task"]["name"]: t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]}
+        return run_json(["ansible-playbook", path, "-e", "ansible_python_interpreter=" + sys.executable], env,
+                        read=lambda out: {t["task"]["name"]: t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]},
+                        cwd=ROOT)[1]
 
     return run
 

@@ -15,6 +15,7 @@ import openstack
 import pytest
 import yaml
 
+from ansible_json import run_json  # tests/support, on sys.path via conftest
 from conftest import CLOUD, ROOT
 
 COURSE = "t5b"
@@ -108,12 +109,7 @@ def run(env, files, keys):
     def play(name, **extra):
         cmd = ["ansible-playbook", "-i", str(ROOT / "inventory" / "local"), str(ROOT / "playbooks" / name),
                "-e", "cohort_course=" + COURSE, "-e", "@" + str(admin_keys), "-e", json.dumps(extra)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False, cwd=ROOT)
-        try:
-            out = json.loads(proc.stdout)
-        except ValueError:
-            pytest.fail("no JSON from %s (exit %d):\n%s\n%s"
-                        % (name, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        proc, out = run_json(cmd, env, timeout=1800, cwd=ROOT)
         errors = [result.get("msg", "") for play_ in out["plays"] for task in play_["tasks"]
                   for result in task["hosts"].values() if result.get("failed")]
         return proc.returncode, out, errors + [proc.stderr]

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from ansible_json import run_json  # tests/support, on sys.path via conftest
 from cloud_support import ROOT
 
 PREFIX = "t6-"
@@ -68,13 +69,8 @@ def run_playbook(env, tmp_path, extra, check=False):
            "-e", "ansible_python_interpreter=" + sys.executable]
     if check:
         cmd.append("--check")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False, cwd=ROOT)
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("no JSON from ansible-playbook (exit %d):\n%s\n%s"
-                    % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    tasks = dict((t["task"]["name"].split(" : ")[-1], t["hosts"]["localhost"]) for t in out["plays"][0]["tasks"])
+    proc, tasks = run_json(cmd, env, timeout=900, cwd=ROOT, read=lambda out: dict(
+        (t["task"]["name"].split(" : ")[-1], t["hosts"]["localhost"]) for t in out["plays"][0]["tasks"]))
     return proc.returncode, tasks
 
 

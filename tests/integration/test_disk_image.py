@@ -16,6 +16,8 @@ import tempfile
 
 import pytest
 
+from ansible_json import run_json  # tests/support, on sys.path via conftest
+
 MIB = 1024 ** 2
 TOOLS = ("qemu-img", "sfdisk", "mkfs.ext4", "debugfs", "e2fsck", "resize2fs", "dumpe2fs")
 pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),
@@ -95,14 +97,9 @@ def modules(calls, check=False):
         json.dump(play, handle)  # JSON is YAML
     try:
         cmd = ["ansible-playbook", "-i", "localhost,", handle.name] + (["--check"] if check else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+        results = run_json(cmd, env, read=lambda out: [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]])[1]
     finally:
         os.unlink(handle.name)
-    try:
-        results = [t["hosts"]["localhost"] for t in json.loads(proc.stdout)["plays"][0]["tasks"]]
-    except (ValueError, KeyError, IndexError):
-        pytest.fail("no JSON from ansible-playbook (exit %d):\n%s\n%s"
-                    % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     assert len(results) == len(calls)
     return [(bool(r.get("failed")), r) for r in results]
 
