@@ -4,6 +4,8 @@
     cloud.py start            start everything and print the path of clouds.yaml (a no-op when up)
     cloud.py stop [--purge]   stop every process this script started; --purge also drops all state
     cloud.py status           which services answer (exit 0 when all do, 3 otherwise)
+    cloud.py kill SERVICE     SIGKILL the service's whole process group, as a crash would (fault tests)
+    cloud.py restart SERVICE  stop SERVICE if it runs, start it again, wait until it answers (not nova)
 
 Standard library only; Python 3.10+; must run as root. State lives in $COURSEVM_CLOUD_HOME
 (default /var/lib/coursevm-cloud). See README.md next to this file for what is real and what is fake.
@@ -720,8 +722,7 @@ def stop_all():
     stopped = []
     for name in [*reversed(SERVICES), "mariadb"]:
         t = time.monotonic()
-        # uwsgi without a master treats SIGTERM as "reload"; SIGINT ends it.
-        if stop_process(name, signal.SIGTERM if name == "mariadb" else signal.SIGINT):
+        if stop_process(name, stop_signal(name)):
             stopped.append(f"{name} ({time.monotonic() - t:.1f}s)")
     return stopped
 
@@ -892,6 +893,70 @@ def cmd_stop(args):
             log(f"purged all state under {HOME} (the venv is kept)")
 
 
+# Services `kill` and `restart` accept. Neutron, Keystone, Glance and Placement keep all their state in
+# MariaDB (and files under data/), so a restarted one serves the same data. MariaDB recovers its own datadir.
+FAULT_SERVICES = ["mariadb", *SERVICES]
+RESTART_REFUSED = {
+    "nova": "nova keeps its fake servers in its process's memory: a restarted nova would have database rows "
+            "for servers that no longer exist. Use `cloud.py stop` and `cloud.py start` (a clean cloud from "
+            "the baseline) instead",
+}
+
+
+def stop_signal(name):
+    # uwsgi without a master treats SIGTERM as "reload"; SIGINT ends it.
+    return signal.SIGTERM if name == "mariadb" else signal.SIGINT
+
+
+def cmd_kill(args):
+    """SIGKILL the whole process group of a service: no clean shutdown, as if it had crashed."""
+    name = args.service
+    with locked():
+        pid = running_pid(name)
+        if pid is None:
+            _pidfile(name).unlink(missing_ok=True)
+            raise Fail(f"{name} is not running")
+        t = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _group_alive(pid):
+            _reap(pid)
+            if time.monotonic() > deadline:
+                raise Fail(f"{name} (process group {pid}) still has processes {STOP_TIMEOUT}s after SIGKILL")
+            time.sleep(0.05)
+        _pidfile(name).unlink(missing_ok=True)
+        log(f"killed {name} (process group {pid}, SIGKILL) in {time.monotonic() - t:.1f}s")
+        if name in RESTART_REFUSED:
+            log(f"warning: {RESTART_REFUSED[name]}")
+        else:
+            log(f"`cloud.py restart {name}` brings it back")
+
+
+def cmd_restart(args):
+    """Start a service again (stopping it first if it runs) and wait until it answers."""
+    name = args.service
+    if name in RESTART_REFUSED:
+        raise Fail(f"refusing to restart {name}: {RESTART_REFUSED[name]}")
+    with locked():
+        t = time.monotonic()
+        if name != "mariadb" and running_pid("mariadb") is None:
+            raise Fail(f"MariaDB is not running, so {name} cannot serve: run `cloud.py restart mariadb` "
+                       "first, or `cloud.py start`")
+        if stop_process(name, stop_signal(name)):
+            log(f"stopped {name} ({time.monotonic() - t:.1f}s)")
+        port = DB_PORT if name == "mariadb" else PORTS[name]
+        who = port_listener(port)
+        if who:
+            raise Fail(f"cannot start {name}: {HOST}:{port} is taken: {who}")
+        if name == "mariadb":
+            start_mariadb()     # waits until it accepts connections; InnoDB recovers a crashed datadir
+        else:
+            start_service(name)
+            wait_answering([name])
+        log(f"{name} answers again, {time.monotonic() - t:.1f}s after the restart began")
+
+
 def cmd_status(args):
     rows, up = [], True
     total_rss = 0.0
@@ -923,8 +988,12 @@ def cmd_status(args):
     return 0 if up else 3
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+COMMANDS = {"install": cmd_install, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
+            "kill": cmd_kill, "restart": cmd_restart}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="cloud.py", description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("install", help="install MariaDB and the OpenStack venv (idempotent)")
     sub.add_parser("start", help="start the cloud; prints the path of clouds.yaml")
@@ -932,13 +1001,22 @@ def main(argv=None):
     p.add_argument("--purge", action="store_true", help="also remove all state except the venv")
     p = sub.add_parser("status", help="which services answer")
     p.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    p = sub.add_parser("kill", help="SIGKILL a service's whole process group, as a crash would")
+    p.add_argument("service", choices=FAULT_SERVICES)
+    p = sub.add_parser("restart", help="start a service again (stopped first if it runs); wait until it answers")
+    # nova is a choice so that its refusal explains itself (exit 1) instead of argparse's bare "invalid choice".
+    p.add_argument("service", choices=FAULT_SERVICES,
+                   help="not nova (refused: its fake servers live in memory; use stop and start)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if os.geteuid() != 0:
         print("cloud.py: must run as root", file=sys.stderr)
         return 1
     try:
-        return {"install": cmd_install, "start": cmd_start, "stop": cmd_stop, "status": cmd_status}[
-            args.command](args) or 0
+        return COMMANDS[args.command](args) or 0
     except Fail as e:
         print(f"cloud.py {args.command}: {e}", file=sys.stderr)
         return 1

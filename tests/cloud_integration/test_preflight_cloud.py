@@ -57,21 +57,62 @@ def test_course_flavor_passes_and_reports_the_sizes(ansible, conn, test_image, n
     assert facts["external_network"]["id"] == conn.network.find_network("public").id
     assert facts["flavors_that_fit"] == ["m1.course", "m1.huge"]
     assert facts["cohort_needs"]["instances"] == 2 and facts["cohort_needs"]["ram"] == 4096
-    assert facts["quotas"]["instances"]["limit"] == 40
+    assert facts["quotas"]["instances"]["limit"] == 120  # tests/cloud/bootstrap.py: room for a cohort of 100
+    assert facts["quotas"]["routers"]["limit"] == 10 and facts["quotas"]["security_groups"]["limit"] == 10
     assert facts["environments_that_fit"] >= 2
 
 
+# The course project's quotas (tests/cloud/bootstrap.py): 120 instances, 400 cores, 1 TiB RAM, 130 key pairs,
+# 400 ports, 130 floating IPs; Neutron's defaults for the rest: 100 networks, subnets and security group rules,
+# 10 routers, 10 security groups.
+BEYOND = 121  # one more server than the instances quota allows
+
+
+def quota_problems_by_name(result):
+    return dict((p.split("'s ")[1].split(" quota")[0], p) for p in result["problems"] if "quota is too small" in p)
+
+
+def assert_reported_exactly_when_short(result, by_quota, resources):
+    """Quotas that other tests on the shared cloud also use: reported exactly when the need exceeds what is left."""
+    facts = result["facts"]
+    for resource in resources:
+        quota = facts["quotas"][resource]
+        left = quota["limit"] - (quota["used"] or 0) - (quota["reserved"] or 0)
+        assert (resource in by_quota) == (facts["cohort_needs"][resource] > left), (resource, quota, by_quota)
+
+
 def test_a_cohort_beyond_the_quotas_names_each_quota_and_the_next_step(ansible, nothing_created):
-    result = ansible("preflight", {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.course", "count": 45})
+    result = ansible("preflight", {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.course", "count": BEYOND,
+                                   "topology": "isolated"})
     assert result["failed"] is True
-    by_quota = dict((p.split("'s ")[1].split(" quota")[0], p) for p in result["problems"])
-    # 45 environments: more servers (40), routers (10), security groups (10) than the project may have;
-    # floating IPs (50) and RAM (1 TiB) are enough
-    assert {"instances", "routers", "security_groups"} <= set(by_quota)
-    assert "floating_ips" not in by_quota and "ram" not in by_quota
-    assert "45 environments need 45 servers, but only" in by_quota["instances"]
+    by_quota = quota_problems_by_name(result)
+    # 121 environments, each with its own network, router and security group: more servers (120), networks and
+    # subnets (100), routers (10), security groups (10) and rules (100) than the project may have, whatever
+    # else runs on the cloud; cores (242 of 400) and RAM (242 GiB of 1 TiB) are enough
+    assert {"instances", "networks", "subnets", "routers", "security_groups", "security_group_rules"} <= set(by_quota)
+    assert "cores" not in by_quota and "ram" not in by_quota
+    # key pairs and floating IPs (121 of 130), ports: enough unless other tests hold the rest
+    assert_reported_exactly_when_short(result, by_quota, ("key_pairs", "floating_ips", "ports"))
+    quotas = result["facts"]["quotas"]
+    assert quotas["floating_ips"]["limit"] == 130 and quotas["ports"]["limit"] == 400
+    assert quotas["key_pairs"]["limit"] == 130
+    assert "%d environments need %d servers, but only" % (BEYOND, BEYOND) in by_quota["instances"]
     assert "Ask the cloud admins to raise the instances quota to at least" in by_quota["instances"]
-    assert result["facts"]["environments_that_fit"] < 45
+    assert result["facts"]["environments_that_fit"] < BEYOND
+
+
+def test_a_shared_cohort_takes_one_router_and_security_group_for_the_course(ansible, nothing_created):
+    result = ansible("preflight", {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.course", "count": BEYOND,
+                                   "topology": "shared"})
+    assert result["failed"] is True
+    by_quota = quota_problems_by_name(result)
+    # Only the servers are too many; the course's one network, router and security group fit Neutron's
+    # default quotas however large the cohort (unless other tests hold all of them)
+    assert "instances" in by_quota and "cores" not in by_quota and "ram" not in by_quota
+    needs = result["facts"]["cohort_needs"]
+    assert needs["instances"] == BEYOND and needs["routers"] <= 1 and needs["security_groups"] <= 2
+    assert_reported_exactly_when_short(result, by_quota, ("networks", "subnets", "routers", "security_groups",
+                                                          "key_pairs", "floating_ips", "ports"))
 
 
 def test_check_mode_gives_the_same_verdict(ansible, nothing_created):

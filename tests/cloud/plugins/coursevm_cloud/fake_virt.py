@@ -3,9 +3,10 @@
 Nova loads compute drivers only from under `nova.virt`, so `nova_allinone` registers this module as
 `nova.virt.coursevm_fake` and nova.conf says `compute_driver = coursevm_fake.CourseFakeDriver`.
 
-- Capacity is finite (16 vCPU, 64 GiB RAM, 1000 GB disk; placement applies its allocation ratios),
+- Capacity is finite (60 vCPU, 256 GiB RAM, 2500 GB disk; placement applies its allocation ratios),
   so a flavor larger than the host is refused by the scheduler with "No valid host was found", as on
   a real cloud. The stock fake driver reports 1000 vCPU / 800 GB RAM and accepts nearly anything.
+  The sizes are chosen for a cohort of 100 on m1.course; see the comment on the class constants.
 - The stock fake snapshot uploads no data, so the snapshot image stays `queued` for ever. Here it
   uploads a small real qcow2 (Glance inspects uploaded data and refuses bytes that do not match the
   declared disk format), so the image becomes `active` like on a real cloud.
@@ -39,9 +40,17 @@ def _snapshot_data_path():
 
 
 class CourseFakeDriver(fake.FakeDriverWithoutFakeNodes):
-    vcpus = 16
-    memory_mb = 65536
-    local_gb = 1000
+    # Room for a cohort of 100 on m1.course (2 vCPU, 2048 MB, 20 GB) plus other tests, as placement
+    # counts it with Nova's defaults (initial allocation ratios: CPU 4.0, RAM 1.0, disk 1.0;
+    # reserved_host_memory_mb = 512, no reserved disk):
+    #   VCPU      60 x 4.0            = 240  -> 120 servers  (the limit; the course quota is 120 instances)
+    #   MEMORY_MB (262144 - 512) x 1.0 = 261632 -> 127 servers
+    #   DISK_GB   2500 x 1.0          = 2500 -> 125 servers
+    # m1.huge (64 vCPU, 524288 MB, 100 GB) must still fit no host ("No valid host was found"): it is over
+    # both the VCPU max_unit (the driver sets max_unit = vcpus = 60) and the whole RAM of the host.
+    vcpus = 60
+    memory_mb = 262144
+    local_gb = 2500
 
     capabilities = dict(
         fake.FakeDriverWithoutFakeNodes.capabilities,
