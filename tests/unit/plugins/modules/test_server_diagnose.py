@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.coursevm.openstack.plugins.modules import server_diagnose as sd
+from ansible_collections.coursevm.openstack.plugins.module_utils import faults as sd
 
 GIB = 1024 ** 3
 TINY = {"id": "t", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1}

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, coursevm.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The first-boot cloud-config of a course VM, written in one place for the cohort module, the course_server
+role and the HOT templates (through the course_user_data filter).
+
+cloud-init keeps it at /var/lib/cloud/instance/user-data.txt and runs it once, so a change here affects new
+servers only.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/00-coursevm.conf"
+
+
+def authorized_keys(student_key, admin_keys):
+    """The student's key first, then the course team's; trimmed, empties dropped, each once."""
+    keys = []
+    for key in [student_key or ""] + list(admin_keys or []):
+        key = (key or "").strip()
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def user_data(course, student, keys):
+    """#cloud-config text: the keys installed, password and root login off, the key-only sshd drop-in."""
+    lines = [
+        "#cloud-config",
+        "# Managed by coursevm.openstack",
+        "# coursevm %s/%s: first-boot settings. cloud-init keeps this text at "
+        "/var/lib/cloud/instance/user-data.txt;" % (course, student),
+        "# it runs once, so a change affects new servers only.",
+        "ssh_authorized_keys:",
+    ]
+    # JSON strings are YAML scalars: a key's comment may hold any character.
+    lines += ["  - %s" % json.dumps(key) for key in keys]
+    lines += [
+        "# Keys only: no ssh password login for anyone, no root login, and no password set for the default user.",
+        "ssh_pwauth: false",
+        "disable_root: true",
+        "chpasswd:",
+        "  expire: false",
+        "write_files:",
+        "  - path: %s" % SSHD_DROP_IN,
+        "    owner: root:root",
+        '    permissions: "0644"',
+        "    content: |",
+        "      # coursevm: keys only. Read first, so later drop-ins cannot turn passwords back on.",
+        "      PasswordAuthentication no",
+        "      KbdInteractiveAuthentication no",
+        "      PermitRootLogin no",
+    ]
+    return "\n".join(lines) + "\n"
