@@ -20,10 +20,15 @@ description:
     (rounded up to whole GB); its RAM is at least the image's C(min_ram).
   - The external network exists and is external (C(router:external)).
   - The project's compute and network quotas, minus what is already in use, leave room for
-    O(count) student environments. Each environment is assumed to be one server of O(flavor), one
-    network, one subnet, one router, one security group with O(security_group_rules) rules (plus the
-    two egress rules Neutron adds to every new group), three ports (server, router interface, DHCP),
-    one floating IP and one key pair.
+    O(count) students. Each student takes one server of O(flavor), a key pair, a port and a floating IP. In
+    the C(isolated) topology each student also has a network, a subnet, a router, a security group with
+    O(security_group_rules) rules (plus the two egress rules Neutron adds to every new group) and two more
+    ports (router interface, DHCP); in the C(shared) topology the course has one of each, counted once.
+  - With O(course), what the course already has is not counted again, only the students still missing (of
+    O(students), or O(count) when no list is given) and the course network if it is still to come; and a
+    course provisioned in the other topology is refused (switching would strand every student's VM).
+  - The public IPv4 addresses the run takes (a floating IP per student, a router gateway per network) are
+    reported, and compared with the free addresses of the external network when the cloud shows them.
   - If the project may not read its quotas, that is a warning, not a failure.
   - Each problem is a plain-English sentence that ends with what to do next.
 extends_documentation_fragment:
@@ -55,6 +60,20 @@ options:
     description: Compare the cohort's needs with the project's quotas and current usage.
     type: bool
     default: true
+  topology:
+    description: C(shared) (one network, router and security group per course) or C(isolated) (per student).
+    type: str
+    choices: [shared, isolated]
+    default: shared
+  course:
+    description:
+      - The course id. When given, existing servers and networks of the course are looked at (see above).
+    type: str
+  students:
+    description:
+      - The ids of the cohort's students (with O(course)); those whose server exists are not counted.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -105,7 +124,8 @@ facts:
       type: dict
       returned: always
     external_network:
-      description: The external network (id, name, is_router_external), or null when not found.
+      description: The external network (id, name, is_router_external, and cidrs - its subnets' CIDRs, which
+        private subnets must not overlap), or null when not found.
       type: dict
       returned: always
     flavors_that_fit:
@@ -122,13 +142,33 @@ facts:
       type: dict
       returned: always
     environments_that_fit:
-      description: How many environments the quotas leave room for (null when quotas were not read or the
-        flavor is unknown).
+      description: How many more students the quotas leave room for (null when quotas were not read or
+        the flavor is unknown).
+      type: int
+      returned: always
+    missing_students:
+      description: The students (of O(students)) without a server yet, or null without O(course).
+      type: list
+      elements: str
+      returned: always
+    course_network_exists:
+      description: Whether the course's shared network exists already (with O(course), shared topology).
+      type: bool
+      returned: always
+    public_addresses:
+      description: Public IPv4 addresses the missing students and networks take (floating IPs and router
+        gateways).
+      type: int
+      returned: always
+    free_public_addresses:
+      description: Free addresses of the external network's subnets, or null when the cloud does not show them
+        to this user (Neutron's network IP availability is admin-only by default).
       type: int
       returned: always
 """
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule, what_went_wrong
+from ansible_collections.coursevm.openstack.plugins.module_utils.names import BadName, check_course, classify
 from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import (
     describe_flavor, flavor_fits, flavors_that_fit, quota_shortfalls)
 
@@ -148,42 +188,63 @@ QUOTA_WORDS = {
 }
 
 
-def per_environment_needs(flavor, security_group_rules):
-    """What one student environment takes from each quota (``flavor`` a dict, or None when unknown)."""
-    needs = {
-        "instances": 1,
-        "key_pairs": 1,
-        "networks": 1,
-        "subnets": 1,
-        "routers": 1,
-        "security_groups": 1,
-        "security_group_rules": security_group_rules + DEFAULT_EGRESS_RULES,
-        "ports": 3,
-        "floating_ips": 1,
-    }
+def per_environment_needs(flavor, security_group_rules, topology="isolated"):
+    """What one student takes from each quota (``flavor`` a dict, or None when unknown).
+
+    isolated: the student's own network, subnet, router, security group, and three ports (server, router
+    interface, DHCP). shared: only the server's port; the network is the course's (course_needs).
+    """
+    needs = {"instances": 1, "key_pairs": 1, "ports": 1, "floating_ips": 1}
+    if topology == "isolated":
+        needs.update(course_needs(security_group_rules))
+        needs["ports"] += 1
     if flavor:
         needs["cores"] = int(flavor.get("vcpus") or 0)
         needs["ram"] = int(flavor.get("ram") or 0)
     return needs
 
 
-def cohort_needs(flavor, count, security_group_rules, default_group_exists=True):
-    """What ``count`` environments take, plus the project's default security group if it is still to come."""
-    needs = dict((k, v * count) for k, v in per_environment_needs(flavor, security_group_rules).items())
+def course_needs(security_group_rules):
+    """What one network of its own takes: the course's in shared, each student's in isolated. Two ports:
+    the router's interface and the DHCP port."""
+    return {"networks": 1, "subnets": 1, "routers": 1, "security_groups": 1,
+            "security_group_rules": security_group_rules + DEFAULT_EGRESS_RULES, "ports": 2}
+
+
+def cohort_needs(flavor, count, security_group_rules, default_group_exists=True, topology="isolated",
+                 course_network_exists=False):
+    """What ``count`` students take, plus the course network (shared, when it is still to come) and the
+    project's default security group (when it is still to come)."""
+    needs = dict((k, v * count) for k, v in per_environment_needs(flavor, security_group_rules, topology).items())
+    if topology == "shared" and not course_network_exists:
+        for k, v in course_needs(security_group_rules).items():
+            needs[k] = needs.get(k, 0) + v
     if not default_group_exists:
-        needs["security_groups"] += 1
-        needs["security_group_rules"] += DEFAULT_GROUP_RULES
+        needs["security_groups"] = needs.get("security_groups", 0) + 1
+        needs["security_group_rules"] = needs.get("security_group_rules", 0) + DEFAULT_GROUP_RULES
     return needs
 
 
-def environments_that_fit(flavor, security_group_rules, quotas):
-    """How many environments the free quota holds (None when nothing limits it or nothing is known)."""
+def public_addresses(count, topology, course_network_exists=False):
+    """Public IPv4 addresses the students still missing take: a floating IP each, and a router gateway
+    for each network that is still to come (one per course in shared, one per student in isolated)."""
+    if topology == "shared":
+        return count + (0 if course_network_exists else 1)
+    return 2 * count
+
+
+def environments_that_fit(flavor, security_group_rules, quotas, topology="isolated", course_network_exists=True):
+    """How many students the free quota holds (None when nothing limits it or nothing is known)."""
+    fixed = {}
+    if topology == "shared" and not course_network_exists:
+        fixed = course_needs(security_group_rules)
     fits = None
-    for resource, need in per_environment_needs(flavor, security_group_rules).items():
+    for resource, need in per_environment_needs(flavor, security_group_rules, topology).items():
         quota = quotas.get(resource)
         if not quota or need <= 0 or quota.get("limit") is None or int(quota["limit"]) < 0:
             continue
-        free = int(quota["limit"]) - int(quota.get("used") or 0) - int(quota.get("reserved") or 0)
+        free = (int(quota["limit"]) - int(quota.get("used") or 0) - int(quota.get("reserved") or 0)
+                - fixed.get(resource, 0))
         n = max(0, free) // need
         fits = n if fits is None else min(fits, n)
     return fits
@@ -250,6 +311,9 @@ class PreflightModule(CourseVMCloudModule):
         count=dict(type="int", default=1),
         security_group_rules=dict(type="int", default=4),
         check_quotas=dict(type="bool", default=True),
+        topology=dict(type="str", choices=["shared", "isolated"], default="shared"),
+        course=dict(type="str"),
+        students=dict(type="list", elements="str"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -260,10 +324,26 @@ class PreflightModule(CourseVMCloudModule):
             self.fail_json(msg="count must be at least 1 (the number of student environments); got %d" % count)
         if rules < 0:
             self.fail_json(msg="security_group_rules must be 0 or more; got %d" % rules)
+        topology = self.params["topology"]
+        if self.params["course"] is not None:
+            try:
+                check_course(self.params["course"])
+            except BadName as exc:
+                self.fail_json(msg=str(exc))
+        elif self.params["students"]:
+            self.fail_json(msg="students needs course: the students' servers are found by the course's names")
 
         problems = []
         facts = {"image": None, "flavor": None, "external_network": None, "flavors_that_fit": [],
-                 "cohort_needs": {}, "quotas": {}, "environments_that_fit": None}
+                 "cohort_needs": {}, "quotas": {}, "environments_that_fit": None, "missing_students": None,
+                 "course_network_exists": False, "public_addresses": None, "free_public_addresses": None}
+        course_network_exists = False
+        if self.params["course"] is not None:
+            course_network_exists, missing = self.look_at_course(problems)
+            facts["course_network_exists"] = course_network_exists
+            if missing is not None:
+                facts["missing_students"] = missing
+                count = len(missing)
 
         image = self.find_image(problems)
         all_flavors = [flavor_facts(f) for f in self.conn.compute.flavors()]
@@ -279,14 +359,29 @@ class PreflightModule(CourseVMCloudModule):
         if image and flavor:
             problems.extend(size_problems(image, flavor, all_flavors))
         facts["external_network"] = self.find_external_network(problems)
+        facts["public_addresses"] = public_addresses(count, topology, course_network_exists)
+        if facts["external_network"]:
+            free = self.free_addresses(facts["external_network"]["id"])
+            facts["free_public_addresses"] = free
+            if free is not None and free < facts["public_addresses"]:
+                problems.append(
+                    "The external network %s has %d free addresses, but %d students in the %s topology need %d "
+                    "(a floating IP each%s). Ask the cloud admins for more public addresses, or provision fewer "
+                    "students%s." % (facts["external_network"]["name"], free, count, topology,
+                                     facts["public_addresses"],
+                                     " and a router gateway each" if topology == "isolated" else
+                                     "" if course_network_exists else " and the course router's gateway",
+                                     " (the shared topology needs about half as many)"
+                                     if topology == "isolated" else ""))
 
-        if self.params["check_quotas"]:
+        if self.params["check_quotas"] and count > 0:
             quotas, default_group = self.read_quotas()
-            needs = cohort_needs(flavor, count, rules, default_group)
+            needs = cohort_needs(flavor, count, rules, default_group, topology, course_network_exists)
             facts["cohort_needs"] = needs
             facts["quotas"] = quotas
             if flavor:
-                facts["environments_that_fit"] = environments_that_fit(flavor, rules, quotas)
+                facts["environments_that_fit"] = environments_that_fit(flavor, rules, quotas, topology,
+                                                                       course_network_exists)
             problems.extend(quota_problems(needs, quotas, count))
 
         if problems:
@@ -339,7 +434,47 @@ class PreflightModule(CourseVMCloudModule):
             problems.append("Network %s exists but is not external (router:external is false), so routers and "
                             "floating IPs cannot use it. External networks of this cloud: %s. Set "
                             "external_network to one of them." % (name, some(external)))
-        return {"id": net.id, "name": net.name, "is_router_external": bool(net.is_router_external)}
+        cidrs = sorted(sn.cidr for sn in self.conn.network.subnets(network_id=net.id) if sn.cidr)
+        return {"id": net.id, "name": net.name, "is_router_external": bool(net.is_router_external),
+                "cidrs": cidrs}
+
+    def look_at_course(self, problems):
+        """(whether the shared course network exists, the students still without a server or None).
+
+        A course made in the other topology is a problem: its students' VMs would be stranded."""
+        course, topology = self.params["course"], self.params["topology"]
+        owners = [classify(course, n.name, "network") for n in self.conn.network.networks()]
+        course_net = ("course", None) in owners
+        student_nets = sorted(o[1] for o in owners if o and o[0] == "student")
+        if topology == "shared" and student_nets:
+            problems.append(
+                "Course %s was provisioned in the isolated topology (networks of its own for %s), so it cannot "
+                "be provisioned shared. Keep cohort_topology: isolated for this course, or tear the course down "
+                "first (teardown.yml -e teardown_whole_course=true) and provision it again."
+                % (course, some(student_nets, 5)))
+        if topology == "isolated" and course_net:
+            problems.append(
+                "Course %s was provisioned in the shared topology (its network %s-net exists), so it cannot be "
+                "provisioned isolated. Keep cohort_topology: shared for this course, or tear the course down "
+                "first (teardown.yml -e teardown_whole_course=true) and provision it again." % (course, course))
+        if self.params["students"] is None:
+            return course_net, None
+        existing = set(o[1] for o in (classify(course, s.name, "server") for s in
+                                      self.conn.compute.servers(name="^%s-" % course)) if o)
+        return course_net, [s for s in self.params["students"] if s not in existing]
+
+    def free_addresses(self, network_id):
+        """Free addresses of the external network, or None when this user may not see them."""
+        try:
+            availability = self.conn.network.get_network_ip_availability(network_id)
+        except self.sdk.exceptions.SDKException:
+            return None
+        total = used = 0
+        for subnet in availability.subnet_ip_availability or []:
+            if subnet.get("ip_version") == 4:
+                total += int(subnet.get("total_ips") or 0)
+                used += int(subnet.get("used_ips") or 0)
+        return max(0, total - used) if total else None
 
     def read_quotas(self):
         """Quotas as {resource: {limit, used, reserved}}; a warning (not a failure) for what cannot be read."""

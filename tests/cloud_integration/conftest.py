@@ -21,6 +21,11 @@ from cloud_support import CLOUD, IMAGE_MIN_DISK, IMAGE_MIN_RAM, IMAGE_NAME, IMAG
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: kills a service of the shared local cloud; tests/run.sh runs "
+                            "these alone, after the tests that share the cloud")
+
+
 def _collection_env():
     """Environment in which `ansible` finds this checkout as coursevm.openstack and openstack.cloud."""
     link = ROOT / ".build" / "collections" / "ansible_collections" / "coursevm" / "openstack"
@@ -84,16 +89,18 @@ def test_image(conn, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ansible(env):
-    """ansible(module, args, check=False) → the module's result dict, run as `ansible localhost -m`."""
+    """ansible(module, args, check=False, diff=False) → the module's result dict, run as `ansible localhost -m`."""
 
     from ansible_json import run_json  # tests/support
 
-    def run(module, args, check=False):
+    def run(module, args, check=False, diff=False):
         cmd = ["ansible", "localhost", "-m", "coursevm.openstack." + module, "-a", json.dumps(args),
                # implicit localhost runs the controller's Python, which has openstacksdk
                "-e", "ansible_python_interpreter=" + sys.executable]
         if check:
             cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
         return run_json(cmd, env, read=lambda out: out["plays"][0]["tasks"][0]["hosts"]["localhost"], cwd=ROOT)[1]
 
     return run

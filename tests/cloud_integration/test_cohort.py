@@ -1,22 +1,21 @@
-"""playbooks/provision.yml and playbooks/teardown.yml against the local cloud, checked through openstacksdk.
+"""playbooks/provision.yml and playbooks/teardown.yml in the isolated topology (a network, router and security
+group per student) against the local cloud, checked through openstacksdk.
 
-A cohort of 3 is provisioned (in parallel), re-run (0 changed), one student is torn down (the others stay),
-then the course (nothing is left). Bad input fails with a clear message before anything is created.
-Every resource is named `t5b-...` (course id t5b) and removed before and after the module.
+A cohort of 3 is provisioned, re-run (0 changed), one student is torn down (the others stay), then the course
+(nothing is left). Bad input fails with a clear message before anything is created. Every resource is named
+`t5b-...` (course id t5b) and removed before and after the module. The shared topology (the default) has its
+own module, test_cohort_shared.py.
 """
 
 import base64
-import json
-import subprocess
 import sys
-from datetime import datetime
 
 import openstack
 import pytest
 import yaml
 
-from ansible_json import run_json  # tests/support, on sys.path via conftest
-from conftest import CLOUD, ROOT
+import cohort_support
+from conftest import CLOUD
 
 COURSE = "t5b"
 PREFIX = COURSE + "-"
@@ -25,59 +24,17 @@ INGRESS = {22, 80}
 
 
 def course_resources(conn):
-    """Everything of course t5b, by kind: names (ports and floating IPs: ids) through openstacksdk."""
-    servers = [s for s in conn.compute.servers() if s.name.startswith(PREFIX)]
-    networks = [n for n in conn.network.networks() if n.name.startswith(PREFIX)]
-    routers = [r for r in conn.network.routers() if r.name.startswith(PREFIX)]
-    owners = set(s.id for s in servers) | set(r.id for r in routers)
-    ports = [p for p in conn.network.ports() if p.device_id in owners or p.network_id in set(n.id for n in networks)]
-    port_ids = set(p.id for p in ports)
-    return {
-        "servers": sorted(s.name for s in servers),
-        "keypairs": sorted(k.name for k in conn.compute.keypairs() if k.name.startswith(PREFIX)),
-        "networks": sorted(n.name for n in networks),
-        "subnets": sorted(s.name for s in conn.network.subnets() if s.name.startswith(PREFIX)),
-        "routers": sorted(r.name for r in routers),
-        "security_groups": sorted(g.name for g in conn.network.security_groups() if g.name.startswith(PREFIX)),
-        "ports": sorted(port_ids),
-        "floating_ips": sorted(f.id for f in conn.network.ips() if f.port_id in port_ids),
-    }
-
-
-def remove_course(conn):
-    """Safety net, not the code under test: remove whatever a failed run left."""
-    for server in [s for s in conn.compute.servers() if s.name.startswith(PREFIX)]:
-        for port in conn.network.ports(device_id=server.id):
-            for fip in conn.network.ips(port_id=port.id):
-                conn.network.delete_ip(fip)
-        conn.compute.delete_server(server)
-        conn.compute.wait_for_delete(server, wait=180)
-    for router in [r for r in conn.network.routers() if r.name.startswith(PREFIX)]:
-        for port in conn.network.ports(device_id=router.id, device_owner="network:router_interface"):
-            conn.network.remove_interface_from_router(router, port_id=port.id)
-        conn.network.delete_router(router)
-    for network in [n for n in conn.network.networks() if n.name.startswith(PREFIX)]:
-        conn.network.delete_network(network)
-    for group in [g for g in conn.network.security_groups() if g.name.startswith(PREFIX)]:
-        conn.network.delete_security_group(group)
-    for key in [k for k in conn.compute.keypairs() if k.name.startswith(PREFIX)]:
-        conn.compute.delete_keypair(key)
+    return cohort_support.course_resources(conn, PREFIX)
 
 
 def nothing_left(conn):
-    left = dict((kind, names) for kind, names in course_resources(conn).items() if names)
+    left = cohort_support.left_over(conn, PREFIX)
     assert not left, "resources of course %s exist: %s" % (COURSE, left)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    made = {}
-    for name in STUDENTS + ("admin",):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
-                       check=True)
-        made[name] = (folder / (name + ".pub")).read_text().strip()
-    return made
+    return cohort_support.make_keys(tmp_path_factory.mktemp("keys"), STUDENTS + ("admin",))
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +42,8 @@ def files(tmp_path_factory):
     return tmp_path_factory.mktemp("cohort")
 
 
-def write_roster(folder, name, rows):
-    path = folder / name
-    path.write_text("student_id,name,email,ssh_public_key\n" + "".join("%s\n" % row for row in rows))
-    return str(path)
+write_roster = cohort_support.write_roster
+changed_total = cohort_support.changed_total
 
 
 @pytest.fixture(scope="module")
@@ -102,36 +57,14 @@ def roster(files, keys):
 
 @pytest.fixture(scope="module")
 def run(env, files, keys):
-    """run(playbook, **extra_vars) -> (exit status, json callback output, the error messages)."""
-    admin_keys = files / "admin_keys.json"
-    admin_keys.write_text(json.dumps({"cohort_admin_public_keys": [keys["admin"]]}))
+    """run(playbook, **extra_vars) -> (exit status, json callback output, the error messages); this module's
+    course is provisioned in the isolated topology."""
+    play = cohort_support.playbook_runner(env, files, COURSE, keys["admin"])
 
-    def play(name, **extra):
-        cmd = ["ansible-playbook", "-i", str(ROOT / "inventory" / "local"), str(ROOT / "playbooks" / name),
-               "-e", "cohort_course=" + COURSE, "-e", "@" + str(admin_keys), "-e", json.dumps(extra)]
-        proc, out = run_json(cmd, env, timeout=1800, cwd=ROOT)
-        errors = [result.get("msg", "") for play_ in out["plays"] for task in play_["tasks"]
-                  for result in task["hosts"].values() if result.get("failed")]
-        return proc.returncode, out, errors + [proc.stderr]
+    def isolated(name, **extra):
+        return play(name, **dict({"cohort_topology": "isolated"}, **extra))
 
-    return play
-
-
-def changed_total(out):
-    return sum(stats["changed"] for stats in out["stats"].values())
-
-
-def task_durations(out, name):
-    """{host: (start, end)} of a task in the json callback's output."""
-    spans = {}
-    for play_ in out["plays"]:
-        for task in play_["tasks"]:
-            if task["task"]["name"].split(" : ")[-1] == name:
-                for host in task["hosts"]:
-                    span = task["task"]["duration"]
-                    spans[host] = (datetime.fromisoformat(span["start"].rstrip("Z")),
-                                   datetime.fromisoformat(span["end"].rstrip("Z")))
-    return spans
+    return isolated
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +74,9 @@ def admin_conn(clouds_yaml):
 
 @pytest.fixture(scope="module", autouse=True)
 def clean(conn):
-    remove_course(conn)
+    cohort_support.remove_course(conn, PREFIX)
     yield
-    remove_course(conn)
+    cohort_support.remove_course(conn, PREFIX)
 
 
 # ---- bad input: a clear error before any resource is created -------------------------------------------
@@ -192,15 +125,14 @@ def provisioned(run, roster):
     return out
 
 
-def test_cohort_of_three_is_provisioned_in_parallel(provisioned, conn, admin_conn, keys):
+def test_cohort_of_three_is_provisioned_each_on_its_own_network(provisioned, conn, admin_conn, keys):
     out = provisioned
+    # The networks in parallel (a host per student), the servers from one cohort module call.
     hosts = sorted(h for h in out["stats"] if h != "localhost")
     assert hosts == [PREFIX + s for s in STUDENTS]
     assert all(out["stats"][h]["failures"] == 0 and out["stats"][h]["changed"] > 0 for h in hosts)
-    # Students run side by side: the three server creations overlap in time.
-    spans = task_durations(out, "Create the course server and wait for ACTIVE")
-    assert sorted(spans) == hosts
-    assert max(span[0] for span in spans.values()) < min(span[1] for span in spans.values()), spans
+    result = cohort_support.task_result(out, "Provision every student's keypair, port, server and floating IP")
+    assert sorted(result["students"]) == list(STUDENTS) and result["failed_students"] == []
 
     public = conn.network.find_network("public")
     floating = set()
@@ -284,20 +216,24 @@ def test_https_opens_443_and_turning_it_off_closes_it(provisioned, run, files, k
 
 
 def test_server_in_error_is_explained_and_removed(provisioned, run, files, conn):
-    """m1.huge fits no hypervisor: the server goes to ERROR, server_diagnose explains and deletes it."""
+    """m1.huge fits no hypervisor: the server goes to ERROR, is explained, and the student's server, port,
+    floating IP and keypair are removed (the student's own network stays until teardown)."""
     roster = write_roster(files, "s9.csv", ["s9,Nine,nine@example.edu,"])
     status, out, errors = run("provision.yml", cohort_roster=roster, cohort_flavor="m1.huge")
     assert status != 0
-    assert out["stats"][PREFIX + "s9"]["rescued"] == 1
-    assert any("failed to boot. No hypervisor has room for flavor m1.huge" in message for message in errors), errors
-    assert conn.compute.find_server(PREFIX + "s9") is None
-    # The others are untouched, and the last play says who was not provisioned.
+    result = cohort_support.task_result(out, "Provision every student's keypair, port, server and floating IP")
+    assert result["failed_students"] == ["s9"] and result["students"]["s9"]["error"]["kind"] == "no_host"
+    assert any("No hypervisor has room for flavor m1.huge" in message for message in errors), errors
+    left = course_resources(conn)
+    assert PREFIX + "s9" not in left["servers"] + left["keypairs"]
+    assert not [p for p in conn.network.ports(name=PREFIX + "s9")]
+    # The others are untouched.
     assert conn.compute.find_server(PREFIX + "s1") is not None
 
 
 def test_teardown_of_the_course_leaves_nothing(provisioned, run, conn):
     fips = set(f.id for f in conn.network.ips() if f.port_id in set(
-        p.id for s in STUDENTS[::2] for p in conn.network.ports(device_id=conn.compute.find_server(PREFIX + s).id)))
+        p.id for s in STUDENTS[::2] for p in conn.network.ports(name=PREFIX + s)))
     assert len(fips) == 2
     status, out, errors = run("teardown.yml", teardown_whole_course=True)
     assert status == 0, errors

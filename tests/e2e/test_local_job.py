@@ -90,12 +90,14 @@ def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
     public = conn.network.find_network("public", ignore_missing=False)
     cidr = next(conn.network.subnets(network_id=public.id)).cidr
     assert ipaddress.ip_address(fips[0]) in ipaddress.ip_network(cidr)
-    # The student's own network, router and a security group open on 22 and 80 only.
-    group = conn.network.find_security_group("local-student1-sg", ignore_missing=False)
+    # The course's network (shared topology, the default), its router and a security group open on 22 and 80
+    # only, carried by the student's own port.
+    group = conn.network.find_security_group("local-sg", ignore_missing=False)
     ingress = sorted(r.port_range_min for r in conn.network.security_group_rules(security_group_id=group.id)
                      if r.direction == "ingress")
     assert ingress == [22, 80]
-    assert conn.network.find_router("local-student1-router", ignore_missing=False).external_gateway_info
+    assert conn.network.find_router("local-router", ignore_missing=False).external_gateway_info
+    assert [(p.name, p.security_group_ids) for p in ports] == [(SERVER, [group.id])]
 
 
 def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
@@ -117,6 +119,7 @@ def test_local_stop_leaves_nothing_in_the_cloud(local_job, conn):
     left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith("local-")]
     left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith("local-")]
     left += [k.name for k in conn.compute.keypairs() if k.name.startswith("local-")]
+    left += [p.name for p in conn.network.ports(project_id=project) if (p.name or "").startswith("local-")]
     left += [ip.floating_ip_address for ip in conn.network.ips(project_id=project)
              if ip.floating_ip_address == urlparse(url).hostname]
     assert left == []

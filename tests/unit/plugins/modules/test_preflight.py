@@ -135,3 +135,39 @@ def test_long_name_lists_are_cut_with_a_count():
     assert preflight.some([]) == "none"
     assert preflight.some(["a", "b"]) == "a, b"
     assert preflight.some([str(i) for i in range(20)], limit=3) == "0, 1, 2 and 17 more"
+
+
+# ---- topologies: the shared course network is counted once, and the public addresses -------------------
+
+def test_a_shared_student_needs_a_server_keypair_port_and_floating_ip_only():
+    assert preflight.per_environment_needs(COURSE, 2, "shared") == {
+        "instances": 1, "key_pairs": 1, "ports": 1, "floating_ips": 1, "cores": 2, "ram": 2048}
+
+
+def test_a_shared_cohort_of_fifty_needs_one_router_and_one_security_group():
+    needs = preflight.cohort_needs(COURSE, 50, 2, topology="shared")
+    assert needs["routers"] == 1 and needs["security_groups"] == 1 and needs["networks"] == 1
+    assert needs["ports"] == 52 and needs["floating_ips"] == 50 and needs["instances"] == 50
+    again = preflight.cohort_needs(COURSE, 5, 2, topology="shared", course_network_exists=True)
+    assert "routers" not in again and again["ports"] == 5
+    # The default quotas (10 routers, 10 security groups) hold 50 shared students, not 50 isolated ones.
+    roomy = dict(QUOTAS, instances={"limit": 100, "used": 0}, cores={"limit": 400, "used": 0},
+                 ram={"limit": 10 ** 6, "used": 0}, floating_ips={"limit": 100, "used": 0})
+    assert preflight.quota_problems(needs, roomy, 50) == []
+    isolated = preflight.quota_problems(preflight.cohort_needs(COURSE, 50, 2), roomy, 50)
+    assert [p.split(" quota")[0] for p in isolated] == [
+        "The project's routers", "The project's security_groups", "The project's security_group_rules"]
+
+
+def test_students_that_fit_count_the_course_network_once():
+    roomy = dict(QUOTAS, instances={"limit": 100, "used": 0}, cores={"limit": 400, "used": 0},
+                 ram={"limit": 10 ** 6, "used": 0}, floating_ips={"limit": 60, "used": 0})
+    assert preflight.environments_that_fit(COURSE, 2, roomy, "shared", course_network_exists=False) == 60
+    assert preflight.environments_that_fit(COURSE, 2, dict(roomy, ports={"limit": 50, "used": 0}), "shared",
+                                           course_network_exists=False) == 48
+
+
+def test_public_addresses_are_one_per_student_plus_the_course_router():
+    assert preflight.public_addresses(50, "shared") == 51
+    assert preflight.public_addresses(50, "shared", course_network_exists=True) == 50
+    assert preflight.public_addresses(50, "isolated") == 100

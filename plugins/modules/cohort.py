@@ -1,0 +1,718 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, coursevm.openstack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: cohort
+short_description: Every student's keypair, port, server and floating IP of a course, from one process
+version_added: 0.2.0
+author:
+  - coursevm.openstack contributors (@coursevm)
+description:
+  - Reconciles a whole cohort in one module call, students side by side on a bounded thread pool. Each
+    student gets a keypair, a port on the course network (or, with O(topology=isolated), on the student's
+    own network) carrying the security group, a server booted on that port with the course's cloud-init user
+    data (keys only, password login off), and a floating IP bound to the port.
+  - Idempotent. What exists is found with a handful of list calls for the whole cohort (servers, keypairs,
+    ports, floating IPs), never a call per student per resource; only what is missing is created. A second
+    run changes nothing.
+  - One student's failure does not stop the others. A server that goes to C(ERROR) (no valid host, a flavor
+    too small, ...) is explained as M(coursevm.openstack.server_diagnose) explains it, and the student's
+    resources made by this run are removed (the failed server, its port, floating IP and keypair, unless
+    O(remove_failed=false)). The module fails at the end, naming every student who failed and why; the others
+    are provisioned and returned.
+  - A server found in C(ERROR) from an earlier run is removed and made again, so a re-run after the cause is
+    fixed completes the cohort.
+  - With O(state=absent) the students' floating IPs, servers, ports and keypairs are removed, side by side,
+    and the removal is checked. Without O(students), every student of O(course) found by name is removed.
+  - The course network and security group are not made here (role C(cloud_network) makes them); the module
+    refuses to start when they are missing. Resource names come from the collection's one naming scheme
+    (filter P(coursevm.openstack.resource_names#filter)).
+extends_documentation_fragment:
+  - openstack.cloud.openstack
+options:
+  course:
+    description: The course id (1-20 characters of C(a-z), C(0-9) and C(_)); every name starts with it.
+    type: str
+    required: true
+  students:
+    description:
+      - The students, as the P(coursevm.openstack.roster#filter) filter returns them. Each needs C(id); the
+        other keys are optional.
+      - C(ssh_public_key) is the student's key (the keypair, and installed by cloud-init next to
+        O(admin_public_keys)). A student without a key gets the first of O(admin_public_keys) as keypair.
+      - C(flavor) overrides O(flavor) for one student (for example a student who needs more memory).
+      - With O(state=absent), omit it (or give an empty list) to remove every student of the course.
+    type: list
+    elements: dict
+  topology:
+    description:
+      - C(shared) - every student's port is on the course network C(<course>-net) with the course security
+        group C(<course>-sg).
+      - C(isolated) - each student's port is on the student's own C(<course>-<student>-net) with
+        C(<course>-<student>-sg).
+    type: str
+    choices: [shared, isolated]
+    default: shared
+  image:
+    description: Name or ID of the course image. Required with O(state=present).
+    type: str
+  flavor:
+    description: Name or ID of the flavor of every student's server. Required with O(state=present).
+    type: str
+  external_network:
+    description: The network floating IPs come from.
+    type: str
+    default: public
+  admin_public_keys:
+    description: The course team's SSH public keys, installed on every server next to the student's.
+    type: list
+    elements: str
+    default: []
+  metadata:
+    description: Extra server metadata; C(coursevm_course) and C(coursevm_student) are always set.
+    type: dict
+    default: {}
+  concurrency:
+    description: How many students are worked on at once (threads in this one process).
+    type: int
+    default: 10
+  remove_failed:
+    description: Remove the resources of a student whose server failed (the failed server, its port,
+      floating IP and keypair), so nothing half-made is left.
+    type: bool
+    default: true
+  state:
+    description: C(present) to provision the students, C(absent) to remove them.
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    support: full
+    description: Reports, per student, what would be created or removed (C(students.<id>.actions)), and
+      changes nothing.
+  diff_mode:
+    support: full
+    description: Before and after, per student, of the keypair, port, server and floating IP.
+notes:
+  - O(timeout) (default 180 s of the common OpenStack options) bounds the wait for all servers of the run to
+    become C(ACTIVE) (or to be gone, with O(state=absent)); the servers are waited for together.
+  - Ports are made before their servers, so Nova does not delete them with a server; the module (and
+    C(playbooks/teardown.yml)) removes them.
+"""
+
+EXAMPLES = r"""
+- name: Provision the whole cohort on the course network
+  coursevm.openstack.cohort:
+    cloud: mycloud
+    course: tm351
+    students: "{{ lookup('ansible.builtin.file', 'roster.csv') | coursevm.openstack.roster }}"
+    image: course-vm-2026
+    flavor: m1.course
+    admin_public_keys:
+      - "{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"
+    timeout: 900
+  register: cohort
+
+- name: Show each student's address
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value.floating_ip }}"
+  loop: "{{ cohort.students | dict2items }}"
+
+- name: Remove every student of the course (the course network stays)
+  coursevm.openstack.cohort:
+    cloud: mycloud
+    course: tm351
+    state: absent
+"""
+
+RETURN = r"""
+students:
+  description: Every student of the run, by id.
+  returned: always
+  type: dict
+  contains:
+    server:
+      description: The server's (and keypair's and port's) name.
+      type: str
+    server_id:
+      description: The server's ID (null when there is none).
+      type: str
+    status:
+      description: The server's status (C(ACTIVE), C(ABSENT) after removal or a failure, C(PLANNED) in check mode).
+      type: str
+    fixed_ip:
+      description: The port's address on the course (or student's) network.
+      type: str
+    floating_ip:
+      description: The public address students reach the VM at.
+      type: str
+    actions:
+      description: What was (or, in check mode, would be) done, e.g. C(create keypair), C(create server).
+      type: list
+      elements: str
+    changed:
+      description: Whether anything of this student changed.
+      type: bool
+    error:
+      description: Why this student failed (kind, explanation, next_step), or null.
+      type: dict
+  sample:
+    ab12:
+      server: tm351-ab12
+      server_id: 5f0c...
+      status: ACTIVE
+      fixed_ip: 192.168.50.23
+      floating_ip: 172.24.4.77
+      actions: [create keypair, create port, create floating ip, create server]
+      changed: true
+      error: null
+failed_students:
+  description: The ids of the students who failed, in the order given.
+  returned: always
+  type: list
+  elements: str
+public_addresses:
+  description: How many floating IPs the students of the run hold.
+  returned: always
+  type: int
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import (
+    CourseVMCloudModule, what_went_wrong)
+from ansible_collections.coursevm.openstack.plugins.module_utils.cloud_init import authorized_keys, user_data
+from ansible_collections.coursevm.openstack.plugins.module_utils.faults import explain_server_fault
+from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
+    BadName, check_course, check_student, classify, resource_names)
+from ansible_collections.coursevm.openstack.plugins.module_utils.ssh_keys import ssh_public_key_problem
+
+POLL_INTERVAL = 2
+
+
+class StudentFailed(Exception):
+    """One student's work stopped; ``error`` is {kind, explanation, next_step}."""
+
+    def __init__(self, error):
+        super(StudentFailed, self).__init__(error["explanation"])
+        self.error = error
+
+
+def check_students(students, admin_keys, state):
+    """Every problem with the students list at once (pure): a list of sentences, empty when all is well."""
+    problems = []
+    seen = set()
+    for index, student in enumerate(students, 1):
+        if not isinstance(student, dict) or not isinstance(student.get("id"), str):
+            problems.append("students[%d] must be a dict with an id" % index)
+            continue
+        sid = student["id"]
+        try:
+            check_student(sid)
+        except BadName as exc:
+            problems.append(str(exc))
+            continue
+        if sid in seen:
+            problems.append("student id %r is given twice" % sid)
+        seen.add(sid)
+        if state != "present":
+            continue
+        key = (student.get("ssh_public_key") or "").strip()
+        if key:
+            problem = ssh_public_key_problem(key)
+            if problem:
+                # Never the key itself: a pasted private key must not reach a log.
+                problems.append("the SSH public key of student %r %s" % (sid, problem))
+        elif not admin_keys:
+            problems.append("student %r has no SSH public key and admin_public_keys is empty, so nobody could "
+                            "log in to the VM" % sid)
+    for index, key in enumerate(admin_keys, 1):
+        problem = ssh_public_key_problem(key.strip())
+        if problem:
+            problems.append("admin_public_keys[%d] %s" % (index, problem))
+    return problems
+
+
+def plan_student(sid, names, found):
+    """What to do for one student (pure): the list of actions, given what exists (``found``: a dict with
+    keypair, port, server (status), floating_ip (or None each))."""
+    actions = []
+    if found.get("keypair") is None:
+        actions.append("create keypair")
+    if found.get("port") is None:
+        actions.append("create port")
+    if found.get("floating_ip") is None:
+        actions.append("create floating ip")
+    server = found.get("server")
+    if server is not None and str(server.get("status")).upper() == "ERROR":
+        actions.append("replace server in ERROR")
+    elif server is None:
+        actions.append("create server")
+    return actions
+
+
+def state_of(found):
+    """The diff view of one student: which of the four resources exist."""
+    return dict((kind, "present" if found.get(kind) is not None else "absent")
+                for kind in ("keypair", "port", "server", "floating_ip"))
+
+
+class CohortModule(CourseVMCloudModule):
+    argument_spec = dict(
+        course=dict(type="str", required=True),
+        students=dict(type="list", elements="dict"),
+        topology=dict(type="str", choices=["shared", "isolated"], default="shared"),
+        image=dict(type="str"),
+        flavor=dict(type="str"),
+        external_network=dict(type="str", default="public"),
+        admin_public_keys=dict(type="list", elements="str", default=[], no_log=False),
+        metadata=dict(type="dict", default={}),
+        concurrency=dict(type="int", default=10),
+        remove_failed=dict(type="bool", default=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module_kwargs = dict(
+        supports_check_mode=True,
+        required_if=[("state", "present", ("image", "flavor", "students"))],
+    )
+
+    # ---- entry
+
+    def run(self):
+        p = self.params
+        problems = []
+        try:
+            check_course(p["course"])
+        except BadName as exc:
+            problems.append(str(exc))
+        if not 1 <= p["concurrency"] <= 100:
+            problems.append("concurrency must be 1 to 100; got %d" % p["concurrency"])
+        students = p["students"] or []
+        problems += check_students(students, p["admin_public_keys"], p["state"])
+        if problems:
+            self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
+        self.widen_connection_pool(p["concurrency"])
+        self.lock = threading.Lock()
+        if p["state"] == "present":
+            return self.present(students)
+        return self.absent([s["id"] for s in students])
+
+    def widen_connection_pool(self, concurrency):
+        """One HTTP connection per thread and service: requests' default pool of 10 would make threads wait
+        and log 'Connection pool is full' warnings."""
+        try:
+            import requests.adapters
+            session = self.conn.session.session
+            for scheme in ("http://", "https://"):
+                session.mount(scheme, requests.adapters.HTTPAdapter(pool_connections=8,
+                                                                    pool_maxsize=concurrency + 4))
+        except (ImportError, AttributeError):
+            pass
+
+    def pool(self, fn, items):
+        """fn(item) for every item, ``concurrency`` at a time; returns the results in order."""
+        with ThreadPoolExecutor(max_workers=self.params["concurrency"]) as executor:
+            return list(executor.map(fn, items))
+
+    # ---- what exists: a handful of list calls for the whole cohort
+
+    def survey(self):
+        """The course's servers, keypairs, ports and floating IPs, each listed once, by student id."""
+        course = self.params["course"]
+        compute, network = self.conn.compute, self.conn.network
+        found = {}
+
+        def put(kind, resource):
+            owner = classify(course, resource.name, kind)
+            if owner and owner[0] == "student":
+                found.setdefault(owner[1], {}).setdefault(kind + "s", []).append(resource)
+
+        # Nova filters server names by regular expression.
+        for server in compute.servers(details=True, name="^%s-" % course):
+            put("server", server)
+        for keypair in compute.keypairs():
+            put("keypair", keypair)
+        servers = dict((s.id, sid) for sid, f in found.items() for s in f.get("servers", []))
+        ports_by_id = {}
+        for port in network.ports():
+            owner = classify(course, port.name, "port")
+            if owner and owner[0] == "student":
+                put("port", port)
+            elif port.device_id in servers:  # a port Nova made for a server of an older run
+                found[servers[port.device_id]].setdefault("ports", []).append(port)
+            else:
+                continue
+            ports_by_id[port.id] = port
+        students_of_port = dict((port.id, sid) for sid, f in found.items() for port in f.get("ports", []))
+        for ip in network.ips():
+            if ip.port_id in students_of_port:
+                found[students_of_port[ip.port_id]].setdefault("floating_ips", []).append(ip)
+        return found
+
+    @staticmethod
+    def pick(found):
+        """One of each resource of a student (the others are extras a crashed run may have left)."""
+        servers = found.get("servers", [])
+        ports = found.get("ports", [])
+        server = servers[0] if servers else None
+        # The port the server uses, else an unattached one of the student's name.
+        port = None
+        if server is not None:
+            port = next((p for p in ports if p.device_id == server.id), None)
+        if port is None:
+            port = next((p for p in ports if not p.device_id), None)
+        fip = next((ip for ip in found.get("floating_ips", []) if port is not None and ip.port_id == port.id),
+                   None)
+        keypairs = found.get("keypairs", [])
+        return {"server": server, "port": port, "floating_ip": fip,
+                "keypair": keypairs[0] if keypairs else None}
+
+    # ---- present
+
+    def lookups(self, students):
+        """Image, flavors, external network and the networks/security groups the ports go on; every problem
+        at once, before anything is created."""
+        p = self.params
+        problems = []
+        image = self.conn.image.find_image(p["image"], ignore_missing=True)
+        if image is None:
+            problems.append("image %s was not found" % p["image"])
+        flavors = {}
+        for name in sorted(set([p["flavor"]] + [s["flavor"] for s in students if s.get("flavor")])):
+            flavor = self.conn.compute.find_flavor(name, ignore_missing=True)
+            if flavor is None:
+                problems.append("flavor %s was not found" % name)
+            flavors[name] = flavor
+        external = self.conn.network.find_network(p["external_network"], ignore_missing=True)
+        if external is None or not external.is_router_external:
+            problems.append("external network %s was not found or is not external" % p["external_network"])
+        nets = dict((n.name, n) for n in self.conn.network.networks() if n.name and n.name.startswith(
+            p["course"] + "-"))
+        groups = dict((g.name, g) for g in self.conn.network.security_groups() if g.name and g.name.startswith(
+            p["course"] + "-"))
+        placement = {}
+        missing = []
+        for s in students:
+            names = resource_names(p["course"], s["id"], p["topology"])
+            net, group = nets.get(names["network"]), groups.get(names["security_group"])
+            if net is None or group is None:
+                missing.append(names["network"] if net is None else names["security_group"])
+            placement[s["id"]] = (net, group)
+        if missing:
+            missing = sorted(set(missing))
+            problems.append("the %s topology needs %s, which do not exist: make them first (role "
+                            "coursevm.openstack.cloud_network, as playbooks/provision.yml does)"
+                            % (p["topology"], ", ".join(missing[:5]) + (" and %d more" % (len(missing) - 5)
+                                                                          if len(missing) > 5 else "")))
+        if problems:
+            self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
+        return image, flavors, external, placement
+
+    def present(self, students):
+        p = self.params
+        image, flavors, external, placement = self.lookups(students)
+        found = self.survey()
+        results, diff_before, diff_after = {}, {}, {}
+        work = []
+        for s in students:
+            sid = s["id"]
+            names = resource_names(p["course"], sid, p["topology"])
+            have = self.pick(found.get(sid, {}))
+            actions = plan_student(sid, names, have)
+            results[sid] = {"server": names["server"], "server_id": have["server"].id if have["server"] else None,
+                            "status": have["server"].status if have["server"] else "ABSENT",
+                            "fixed_ip": self.fixed_ip(have["port"]),
+                            "floating_ip": have["floating_ip"].floating_ip_address if have["floating_ip"] else None,
+                            "actions": actions, "changed": bool(actions), "error": None}
+            diff_before[sid] = state_of(have)
+            diff_after[sid] = dict((k, "present") for k in ("keypair", "port", "server", "floating_ip"))
+            if actions:
+                work.append((s, names, have))
+            elif have["server"].status != "ACTIVE":
+                work.append((s, names, have))  # BUILD (or another state) from an earlier run: wait for it
+
+        if self.check_mode:
+            for s, names, have in work:
+                if results[s["id"]]["actions"]:
+                    results[s["id"]]["status"] = "PLANNED"
+            return self.finish(results, students, diff_before, diff_after)
+
+        started = self.pool(lambda w: self.start_student(w[0], w[1], w[2], image, flavors, external,
+                                                         placement, results[w[0]["id"]]), work)
+        waiting = [w for w, ok in zip(work, started) if ok]
+        self.wait_active(waiting, results)
+        failed = [w for w in waiting if results[w[0]["id"]]["status"] == "ERROR"]
+        if failed:
+            self.pool(lambda w: self.explain_and_remove(w[0], w[1], results[w[0]["id"]], image), failed)
+        return self.finish(results, students, diff_before, diff_after)
+
+    @staticmethod
+    def fixed_ip(port):
+        if port is None or not port.fixed_ips:
+            return None
+        return port.fixed_ips[0].get("ip_address")
+
+    def start_student(self, student, names, have, image, flavors, external, placement, result):
+        """Make what is missing of one student, up to the server's creation (not its boot). True on success."""
+        sid = student["id"]
+        compute, network = self.conn.compute, self.conn.network
+        net, group = placement[sid]
+        made = []
+        try:
+            keys = authorized_keys(student.get("ssh_public_key"), self.params["admin_public_keys"])
+            if have["keypair"] is None:
+                compute.create_keypair(name=names["keypair"], public_key=keys[0])
+                made.append("keypair")
+            port = have["port"]
+            if port is None:
+                port = network.create_port(name=names["port"], network_id=net.id, security_group_ids=[group.id],
+                                           description="coursevm %s/%s" % (self.params["course"], sid))
+                made.append("port")
+            result["fixed_ip"] = self.fixed_ip(port)
+            if have["floating_ip"] is None:
+                fip = network.create_ip(floating_network_id=external.id, port_id=port.id,
+                                        description="coursevm %s/%s" % (self.params["course"], sid))
+                made.append("floating_ip")
+                result["floating_ip"] = fip.floating_ip_address
+            server = have["server"]
+            if server is not None and str(server.status).upper() == "ERROR":
+                # Left by an earlier run: its cause may be fixed now, so it is made again.
+                compute.delete_server(server.id, ignore_missing=True)
+                self.wait_gone(lambda: compute.find_server(server.id, ignore_missing=True), names["server"])
+                server = None
+            if server is None:
+                flavor = flavors[student.get("flavor") or self.params["flavor"]]
+                metadata = dict(self.params["metadata"], coursevm_course=self.params["course"],
+                                coursevm_student=sid)
+                server = compute.create_server(
+                    name=names["server"], image_id=image.id, flavor_id=flavor.id, key_name=names["keypair"],
+                    networks=[{"port": port.id}], metadata=metadata,
+                    user_data=self.encode(user_data(self.params["course"], sid, keys)))
+                made.append("server")
+            result["server_id"] = server.id
+            result["status"] = server.status or "BUILD"
+            return True
+        except StudentFailed as exc:
+            result["status"] = "ERROR"
+            result["error"] = exc.error
+            return False
+        except Exception as exc:  # one student's failure must not stop the others
+            if not self._is_cloud_error(exc):
+                raise
+            result["status"] = "ERROR"
+            result["error"] = {"kind": "cloud", "explanation": "%s (%s)" % (
+                what_went_wrong(exc), ("after making the " + ", ".join(made)) if made else "before making anything"),
+                "next_step": "Run again once the cloud answers; what was made is reused."}
+            return False
+
+    @staticmethod
+    def encode(text):
+        import base64
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+    def wait_active(self, waiting, results):
+        """Poll the course's servers with one list call per round until every waited-for server is ACTIVE or
+        ERROR, or the timeout runs out."""
+        pending = dict((results[w[0]["id"]]["server_id"], w[0]["id"]) for w in waiting)
+        deadline = time.monotonic() + self.params["timeout"]
+        while pending:
+            seen = dict((s.id, s) for s in self.conn.compute.servers(details=True,
+                                                                    name="^%s-" % self.params["course"]))
+            for server_id, sid in list(pending.items()):
+                server = seen.get(server_id)
+                status = "DELETED" if server is None else str(server.status).upper()
+                if status in ("ACTIVE", "ERROR", "DELETED"):
+                    results[sid]["status"] = "ERROR" if status == "DELETED" else status
+                    if status == "DELETED":
+                        results[sid]["error"] = {"kind": "deleted", "explanation": "the server %s was deleted "
+                                                 "while it was being built" % results[sid]["server"],
+                                                 "next_step": "Run again to make it."}
+                    del pending[server_id]
+                else:
+                    results[sid]["status"] = status
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                for sid in pending.values():
+                    results[sid]["error"] = {
+                        "kind": "timeout",
+                        "explanation": "server %s was still %s after %s s" % (
+                            results[sid]["server"], results[sid]["status"], self.params["timeout"]),
+                        "next_step": "Raise timeout, or ask the cloud admins why servers build slowly; a "
+                                     "re-run waits for it again."}
+                break
+            time.sleep(POLL_INTERVAL)
+
+    def explain_and_remove(self, student, names, result, image):
+        """A server in ERROR: the diagnosis, then the student's resources removed (remove_failed)."""
+        sid = student["id"]
+        if result["error"] is None:
+            server = self.conn.compute.get_server(result["server_id"])
+            flavors = [dict((k, f[k]) for k in ("id", "name", "vcpus", "ram", "disk"))
+                       for f in self.conn.compute.flavors()]
+            image_facts = dict((k, getattr(image, k, None)) for k in ("id", "name", "status", "min_disk",
+                                                                      "min_ram", "size", "virtual_size"))
+            kind, explanation, next_step, unused = explain_server_fault(
+                names["server"], server.id, server.fault or {}, server.flavor, flavors, image_facts)
+            result["error"] = {"kind": kind, "explanation": explanation, "next_step": next_step}
+        if self.params["remove_failed"]:
+            try:
+                self.remove_student(sid, self.pick(self.survey_one(names)))
+                result.update(server_id=None, floating_ip=None, fixed_ip=None, status="ABSENT")
+                result["actions"].append("removed after the failure")
+            except StudentFailed as exc:
+                result["error"]["explanation"] += " Removing what was made failed too: %s" % exc
+            except Exception as exc:
+                if not self._is_cloud_error(exc):
+                    raise
+                result["error"]["explanation"] += (" Removing what was made failed too: %s; run again or "
+                                                   "run teardown." % what_went_wrong(exc))
+
+    def survey_one(self, names):
+        """One student's resources (after a failure, when the cohort-wide listing is stale)."""
+        compute, network = self.conn.compute, self.conn.network
+        servers = [s for s in compute.servers(details=True, name="^%s$" % names["server"])
+                   if s.name == names["server"]]
+        ports = list(network.ports(name=names["port"]))
+        ports += [port for s in servers for port in network.ports(device_id=s.id) if port.id not in
+                  set(p.id for p in ports)]
+        ips = [ip for port in ports for ip in network.ips(port_id=port.id)]
+        keypair = compute.find_keypair(names["keypair"], ignore_missing=True)
+        return {"servers": servers, "ports": ports, "floating_ips": ips, "keypairs": [keypair] if keypair else []}
+
+    # ---- absent
+
+    def absent(self, student_ids):
+        found = self.survey()
+        if not student_ids:
+            student_ids = sorted(found)
+        results, diff_before, diff_after = {}, {}, {}
+        work = []
+        for sid in student_ids:
+            names = resource_names(self.params["course"], sid, self.params["topology"])
+            have = found.get(sid, {})
+            actions = ["remove %d %s" % (len(have.get(kind + "s", [])), kind.replace("_", " "))
+                       for kind in ("floating_ip", "server", "port", "keypair") if have.get(kind + "s")]
+            results[sid] = {"server": names["server"], "server_id": None, "status": "ABSENT", "fixed_ip": None,
+                            "floating_ip": None, "actions": actions, "changed": bool(actions), "error": None}
+            diff_before[sid] = state_of(self.pick(have))
+            diff_after[sid] = dict((k, "absent") for k in ("keypair", "port", "server", "floating_ip"))
+            if actions:
+                work.append((sid, have))
+        if not self.check_mode and work:
+            def remove(item):
+                sid, have = item
+                try:
+                    self.remove_student(sid, have, wait=False)
+                except Exception as exc:
+                    if not self._is_cloud_error(exc):
+                        raise
+                    results[sid]["error"] = {"kind": "cloud", "explanation": what_went_wrong(exc),
+                                             "next_step": "Run again; what is left is found by its name."}
+            self.pool(remove, work)
+            self.wait_servers_gone(dict((s.id, sid) for sid, have in work for s in have.get("servers", [])
+                                        if results[sid]["error"] is None), results)
+            # Ports and keypairs go once their servers are gone (a port in use by a server cannot go first).
+            self.pool(lambda item: self.remove_rest(item[0], item[1], results[item[0]]),
+                      [w for w in work if results[w[0]]["error"] is None])
+        return self.finish(results, [{"id": sid} for sid in student_ids], diff_before, diff_after)
+
+    def remove_student(self, sid, have, wait=True):
+        """Floating IPs, then servers (waited for when ``wait``), then ports and keypair, of one student.
+
+        ``have`` is a survey entry (lists) or a pick (single resources)."""
+        compute, network = self.conn.compute, self.conn.network
+
+        def many(kind):
+            value = have.get(kind + "s", have.get(kind))
+            return value if isinstance(value, list) else ([] if value is None else [value])
+
+        for ip in many("floating_ip"):
+            network.delete_ip(ip.id, ignore_missing=True)
+        for server in many("server"):
+            compute.delete_server(server.id, ignore_missing=True)
+        if not wait:
+            return
+        for server in many("server"):
+            self.wait_gone(lambda: compute.find_server(server.id, ignore_missing=True), server.name)
+        for port in many("port"):
+            network.delete_port(port.id, ignore_missing=True)
+        for keypair in many("keypair"):
+            compute.delete_keypair(keypair.name, ignore_missing=True)
+
+    def remove_rest(self, sid, have, result):
+        try:
+            for port in have.get("ports", []):
+                self.conn.network.delete_port(port.id, ignore_missing=True)
+            for keypair in have.get("keypairs", []):
+                self.conn.compute.delete_keypair(keypair.name, ignore_missing=True)
+        except Exception as exc:
+            if not self._is_cloud_error(exc):
+                raise
+            result["error"] = {"kind": "cloud", "explanation": what_went_wrong(exc),
+                               "next_step": "Run again; what is left is found by its name."}
+
+    def wait_gone(self, fetch, name):
+        try:
+            self.wait_until_gone(fetch)
+        except TimeoutError:
+            raise StudentFailed({"kind": "timeout", "explanation": "server %s was not deleted within %s s"
+                                 % (name, self.params["timeout"]), "next_step": "Run again."})
+
+    def wait_until_gone(self, fetch):
+        deadline = time.monotonic() + self.params["timeout"]
+        while fetch() is not None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError()
+            time.sleep(POLL_INTERVAL)
+
+    def wait_servers_gone(self, pending, results):
+        """One list call per round until every deleted server is gone."""
+        deadline = time.monotonic() + self.params["timeout"]
+        while pending:
+            left = set(s.id for s in self.conn.compute.servers(name="^%s-" % self.params["course"]))
+            for server_id in [i for i in pending if i not in left]:
+                del pending[server_id]
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                for sid in set(pending.values()):
+                    results[sid]["error"] = {"kind": "timeout", "explanation": "server %s was not deleted "
+                                             "within %s s" % (results[sid]["server"], self.params["timeout"]),
+                                             "next_step": "Run again; ask the cloud admins if it stays."}
+                return
+            time.sleep(POLL_INTERVAL)
+
+    # ---- the answer
+
+    def finish(self, results, students, before, after):
+        failed = [s["id"] for s in students if results[s["id"]]["error"] is not None]
+        changed = any(r["changed"] for r in results.values())
+        answer = dict(changed=changed, students=results, failed_students=failed,
+                      public_addresses=sum(1 for r in results.values() if r["floating_ip"]))
+        if self.ansible._diff:
+            answer["diff"] = {"before": before, "after": after}
+        if failed:
+            lines = ["%s: %s %s" % (sid, results[sid]["error"]["explanation"], results[sid]["error"]["next_step"])
+                     for sid in failed]
+            self.fail_json(msg="%d of %d students failed; the others are %s. %s" % (
+                len(failed), len(students), "done" if not self.check_mode else "planned", " | ".join(lines)),
+                **answer)
+        return answer
+
+
+def main():
+    module = CohortModule()
+    module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The cohort module's pure parts: the students' check (every problem at once, no key ever echoed) and the
+plan of what a student still needs. The module itself runs against the local cloud in
+tests/cloud_integration/test_cohort_module.py."""
+
+import subprocess
+
+import pytest
+
+from ansible_collections.coursevm.openstack.plugins.modules import cohort
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    path = tmp_path_factory.mktemp("k") / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip(), path.read_text()
+
+
+def test_good_students_have_no_problem(key):
+    public, unused = key
+    students = [{"id": "ab12", "ssh_public_key": public}, {"id": "cd34"}]
+    assert cohort.check_students(students, [public], "present") == []
+
+
+def test_every_problem_is_reported_at_once_and_no_key_is_echoed(key):
+    public, private = key
+    students = [{"id": "ab12", "ssh_public_key": private}, {"id": "AB_1"}, {"id": "cd34"}, {"id": "cd34"},
+                {"name": "no id"}, "just a string"]
+    problems = cohort.check_students(students, [], "present")
+    assert len(problems) == 7, problems  # cd34 twice: a duplicate, and without a key both times
+    assert any("'ab12'" in p and "private key" in p for p in problems)
+    assert any("'AB_1'" in p for p in problems)
+    assert any("'cd34' is given twice" in p for p in problems)
+    assert any("'cd34' has no SSH public key" in p for p in problems)
+    assert all(private.strip() not in p and public.split()[1] not in p for p in problems)
+
+
+def test_removal_needs_only_ids(key):
+    assert cohort.check_students([{"id": "ab12"}, {"id": "cd34"}], [], "absent") == []
+
+
+def test_a_broken_team_key_is_refused_by_position(key):
+    problems = cohort.check_students([{"id": "ab12"}], ["ssh-ed25519 AAAA"], "present")
+    assert problems and problems[0].startswith("admin_public_keys[1] ")
+
+
+def test_plan_creates_only_what_is_missing():
+    everything = {"keypair": object(), "port": object(), "floating_ip": object(), "server": {"status": "ACTIVE"}}
+    assert cohort.plan_student("ab12", {}, everything) == []
+    assert cohort.plan_student("ab12", {}, {}) == ["create keypair", "create port", "create floating ip",
+                                                   "create server"]
+    no_fip = dict(everything, floating_ip=None)
+    assert cohort.plan_student("ab12", {}, no_fip) == ["create floating ip"]
+    broken = dict(everything, server={"status": "error"})
+    assert cohort.plan_student("ab12", {}, broken) == ["replace server in ERROR"]
+
+
+def test_diff_state_says_which_resources_exist():
+    assert cohort.state_of({"keypair": 1, "port": None, "server": None, "floating_ip": None}) == {
+        "keypair": "present", "port": "absent", "server": "absent", "floating_ip": "absent"}
