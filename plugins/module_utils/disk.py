@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, coursevm.openstack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Disk image work for the disk_image module: inspect, take the disk out of an .ova, convert, shrink.
+"""Disk image work for the disk_image module: inspect, take the disk out of an .ova or a Vagrant box,
+convert, shrink.
 
 Everything that runs a program takes ``run(args) -> (rc, stdout, stderr)`` (``AnsibleModule.run_command`` in
 the module, ``subprocess`` in tests), so the logic is testable without Ansible. Programs used: ``qemu-img``
@@ -14,6 +15,7 @@ Every failure the user can fix raises ``DiskError`` with one sentence that says 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import gzip
 import hashlib
 import json
 import os
@@ -21,6 +23,7 @@ import re
 import struct
 import tarfile
 import xml.etree.ElementTree as ET
+import zlib
 
 SECTOR = 512
 MIB = 1024 ** 2
@@ -198,9 +201,26 @@ def normalise_format(fmt):
     return FORMAT_ALIASES.get(fmt, fmt)
 
 
-# ----------------------------------------------------------------------------------------------- OVA
+# ------------------------------------------------------------------------------------- .ova and .box
+
+# An .ova and a Vagrant box are both tar archives holding a disk: an .ova (a plain tar) its OVF descriptor and
+# VMDK disk(s); a box (a tar, usually gzipped) metadata.json, maybe a Vagrantfile, and for the virtualbox
+# provider box.ovf and box-disk001.vmdk, for the libvirt provider a qcow2 box.img. Both are read here the same
+# way: one listing that refuses anything odd before anything is written, one choice of the disk, and then the
+# disk read in place (a plain tar) or streamed out into the module's own work folder (a gzipped one).
 
 OVF_MAX_BYTES = 16 * MIB
+METADATA_MAX_BYTES = MIB
+GZIP_MAGIC = b"\x1f\x8b"
+# Compressions a Vagrant box may come in that are not read here; repacking with tar -czf helps.
+OTHER_COMPRESSIONS = ((b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
+                      (b"\x28\xb5\x2f\xfd", "zstd"))
+# The Vagrant providers whose box holds a disk converted here, with that disk's format (an .ova: virtualbox's).
+BOX_PROVIDERS = {"virtualbox": "vmdk", "libvirt": "qcow2"}
+# How a disk taken from an archive must start. A VMDK text descriptor or a qcow2's backing/external data file
+# names other files, which qemu-img would open: only self-contained disks are read out of an archive.
+DISK_MAGIC = {"vmdk": b"KDMV", "qcow2": b"QFI\xfb"}
+QCOW2_EXTERNAL_DATA_FILE = 1 << 2  # incompatible feature bit
 
 
 def _local(tag):
@@ -212,7 +232,7 @@ def ovf_disk_files(ovf_text):
     try:
         root = ET.fromstring(ovf_text)
     except ET.ParseError as exc:
-        raise DiskError("the .ova's OVF descriptor is not valid XML: %s" % exc)
+        raise DiskError("the archive's OVF descriptor is not valid XML: %s" % exc)
     files = []
     for refs in root.iter():
         if _local(refs.tag) != "References":
@@ -231,78 +251,290 @@ def safe_member_name(name):
         and not name.startswith(".") and "\0" not in name
 
 
-def ova_disk_member(tar):
-    """The tar member holding the .ova's first VMDK disk (per its OVF References), checked to be safe."""
-    members = dict((m.name, m) for m in tar.getmembers())
-    ovfs = [m for m in members.values() if m.name.lower().endswith(".ovf")]
-    if not ovfs:
-        raise DiskError("the .ova holds no .ovf descriptor (members: %s)" % ", ".join(sorted(members)[:10]))
-    ovf = ovfs[0]
-    if not ovf.isfile() or ovf.size > OVF_MAX_BYTES:
-        raise DiskError("the .ova's descriptor %s is not a regular file of a sane size" % ovf.name)
-    text = tar.extractfile(ovf).read()
-    vmdks = [(href, comp) for href, comp in ovf_disk_files(text) if href.lower().endswith(".vmdk")]
-    if not vmdks:
-        raise DiskError("the .ova's descriptor %s lists no .vmdk disk in its References" % ovf.name)
-    href, compression = vmdks[0]
-    if compression:
-        raise DiskError("the .ova's disk %s is stored %s-compressed, which is not supported; export the "
-                        "appliance again without compression" % (href, compression))
+def is_archive_name(path):
+    return path.lower().endswith((".ova", ".box"))
+
+
+def _archive_noun(path):
+    """What messages call the archive: by its name's extension, as the user knows it."""
+    lower = path.lower()
+    return ".ova" if lower.endswith(".ova") else "box" if lower.endswith(".box") else "archive"
+
+
+def _archive_label(path):
+    return "the " + _archive_noun(path)
+
+
+def _plain_name(name):
+    """A member's name without the leading './' that bsdtar writes (Vagrant packs boxes with it)."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _is_tar(block):
+    """A ustar, GNU or pax tar header ('ustar' at byte 257), as tar, bsdtar, Python and Go write them."""
+    return len(block) >= 262 and block[257:262] == b"ustar"
+
+
+def archive_compression(path):
+    """Whether ``path`` is a tar archive (an .ova or a Vagrant box), by its content: 'gzip' (a gzipped tar),
+    '' (a plain tar) or None (no archive: a disk). A name ending in .ova or .box counts as a plain tar even
+    without the tar magic, so that opening it says what is wrong; a gzip file with no tar inside is refused."""
+    head = read_head(path, 512)
+    named = is_archive_name(path)
+    if head[:2] == GZIP_MAGIC:
+        try:
+            with gzip.open(path, "rb") as handle:
+                inner = handle.read(512)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not named:
+                return None  # not gzip after all; qemu-img says what it is
+            raise DiskError("%s is gzip-compressed but cannot be decompressed (truncated or damaged): %s; copy "
+                            "or download it again" % (path, exc))
+        if _is_tar(inner):
+            return "gzip"
+        raise DiskError("%s is gzip-compressed but holds no tar archive, so it is neither a Vagrant box nor an "
+                        ".ova; if it is a gzipped disk, gunzip it first" % path)
+    if named:
+        for magic, name in OTHER_COMPRESSIONS:
+            if head.startswith(magic):
+                raise DiskError("%s is compressed with %s, which is not read here: only a tar archive, plain or "
+                                "gzipped, is; repack it (tar -czf) or give its disk" % (path, name))
+    return "" if _is_tar(head) or named else None
+
+
+def _open_archive(path, compression, stream=False):
+    """The archive as a tarfile, for random access (listing) or as a stream read once front to back."""
+    mode = ("r|" if stream else "r:") + ("gz" if compression == "gzip" else "")
+    try:
+        return tarfile.open(path, mode)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DiskError("%s is not a readable %s (an .ova or a Vagrant box is a tar archive, plain or gzipped): %s"
+                        % (path, _archive_noun(path), exc))
+
+
+def _member_kind(member):
+    if member.issym():
+        return "symbolic link"
+    if member.islnk():
+        return "hard link"
+    if member.ischr() or member.isblk():
+        return "device"
+    if member.isfifo():
+        return "FIFO"
+    return "special member"
+
+
+def _archive_members(tar, path, compression, label):
+    """The archive's files by name (a leading './', as bsdtar writes Vagrant boxes, dropped), after refusing
+    what no disk archive holds: a name that climbs out ('..', absolute), a link, a device, a FIFO, a name twice,
+    and an archive that ends early. The whole listing is read (tarfile checks that each member's data is there
+    when it steps over it), and a gzip stream up to its checksum."""
+    try:
+        listed = tar.getmembers()
+        if compression == "gzip":
+            while tar.fileobj.read(4 * MIB):  # to the end, where gzip checks the CRC and length
+                pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DiskError("%s is truncated or damaged: reading it to the end failed (%s); copy or download it again"
+                        % (path, exc))
+    members = {}
+    for member in listed:
+        parts = re.split(r"[/\\]", member.name)
+        if member.name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", member.name):
+            raise DiskError("%s member %r is not a plain file name; refused (path traversal: an absolute path or "
+                            "'..')" % (label, member.name))
+        if not (member.isfile() or member.isdir()):
+            raise DiskError("%s member %s is not a regular file but a %s; refused (an archive's links and "
+                            "devices are never read)" % (label, member.name, _member_kind(member)))
+        name = _plain_name(member.name)
+        if member.isdir():
+            continue
+        if name in members:
+            raise DiskError("%s holds %s twice; refused (which one is meant is unclear)" % (label, name))
+        members[name] = member
+    return members
+
+
+def _read_small(tar, member, limit, label):
+    if member.size > limit:
+        raise DiskError("%s's %s is %s, more than such a file can be; refused" % (label, member.name,
+                                                                                  human(member.size)))
+    return tar.extractfile(member).read()
+
+
+def _named_disk(members, href, label, named_by):
     if not safe_member_name(href):
-        raise DiskError("the .ova's descriptor names the disk %r, which is not a plain file name; refused "
-                        "(path traversal)" % href)
+        raise DiskError("%s's %s names the disk %r, which is not a plain file name; refused (path traversal)"
+                        % (label, named_by, href))
     member = members.get(href)
     if member is None:
-        raise DiskError("the .ova's descriptor names the disk %s, but the archive does not contain it" % href)
-    if not member.isfile():
-        raise DiskError("the .ova member %s is not a regular file (a link or device); refused" % href)
+        raise DiskError("%s's %s names the disk %s, but the archive does not contain it"
+                        % (label, named_by, href))
     return member
 
 
-def _open_ova(ova_path):
-    """The .ova as an uncompressed tar archive, or a DiskError saying it is not one."""
+def _vmdk_disk(tar, members, label):
+    """The VMDK of an .ova or a virtualbox box: the first .vmdk in the OVF's References, else the single .vmdk."""
+    ovfs = [name for name in members if name.lower().endswith(".ovf")]
+    if ovfs:
+        text = _read_small(tar, members[ovfs[0]], OVF_MAX_BYTES, label)
+        vmdks = [(href, comp) for href, comp in ovf_disk_files(text) if href.lower().endswith(".vmdk")]
+        if not vmdks:
+            raise DiskError("%s's descriptor %s lists no .vmdk disk in its References" % (label, ovfs[0]))
+        href, compression = vmdks[0]
+        if compression:
+            raise DiskError("%s's disk %s is stored %s-compressed, which is not supported; export the appliance "
+                            "again without compression" % (label, href, compression))
+        return _named_disk(members, href, label, "descriptor %s" % ovfs[0])
+    vmdks = [name for name in members if name.lower().endswith(".vmdk")]
+    if len(vmdks) == 1:
+        return members[vmdks[0]]
+    if not vmdks:
+        raise DiskError("%s holds no disk: neither an .ovf descriptor nor a .vmdk (it holds: %s)" % (
+            label, ", ".join(sorted(members)[:10]) or "nothing"))
+    raise DiskError("%s holds %d disks (%s) and no .ovf descriptor that says which one boots; refused: pack the "
+                    "box.ovf VirtualBox exported with them, or only the boot disk" % (
+                        label, len(vmdks), ", ".join(vmdks[:10])))
+
+
+def _box_metadata(tar, members, label):
+    """A Vagrant box's metadata.json as a dict, or None when the archive has none (an .ova, an old box)."""
+    if "metadata.json" not in members:
+        return None
     try:
-        return tarfile.open(ova_path, "r:")
-    except (tarfile.TarError, OSError) as exc:
-        raise DiskError("%s is not a readable .ova (an OVA is a tar archive): %s" % (ova_path, exc))
+        metadata = json.loads(_read_small(tar, members["metadata.json"], METADATA_MAX_BYTES, label)
+                              .decode("utf-8"))
+    except ValueError as exc:
+        raise DiskError("%s's metadata.json is not valid JSON: %s" % (label, exc))
+    if not isinstance(metadata, dict):
+        raise DiskError("%s's metadata.json is not a JSON object" % label)
+    return metadata
 
 
-def extract_ova_disk(ova_path, workdir):
-    """Copy the .ova's disk into workdir (by our own name, never tar's extract) and return its path."""
-    with _open_ova(ova_path) as tar:
-        member = ova_disk_member(tar)
-        target = os.path.join(workdir, "ova-disk.vmdk")
-        source = tar.extractfile(member)
-        with open(target, "wb") as out:
-            for block in iter(lambda: source.read(4 * MIB), b""):
-                out.write(block)
-        return target, member.name
+def archive_disk_member(tar, path, compression=""):
+    """Which member of an .ova or a Vagrant box holds its disk, refusing (DiskError) whatever is odd.
 
-
-def ova_disk_spec(ova_path):
-    """A qemu-img filename that reads the .ova's disk in place, inside the tar, without extracting it.
-
-    Returns (spec, member name, member size). qemu's raw driver with offset/size exposes the member's bytes,
-    and the vmdk driver reads them: no copy of a disk of many GB, and no file is ever written from the tar.
+    Returns a dict: type ('box' with metadata.json, a Vagrantfile or a .box name; else 'ova'), provider (from
+    metadata.json, or None), format ('vmdk' or 'qcow2') and member (the TarInfo). A virtualbox box and an .ova
+    give their VMDK (the OVF's first, else the single one), a libvirt box its qcow2 (metadata.json's first
+    ``disks`` entry, else box.img).
     """
-    with _open_ova(ova_path) as tar:
-        member = ova_disk_member(tar)
-    spec = {"driver": "vmdk", "file": {"driver": "raw", "offset": member.offset_data, "size": member.size,
-                                       "file": {"driver": "file", "filename": os.path.abspath(ova_path)}}}
-    return "json:" + json.dumps(spec, sort_keys=True), member.name, member.size
+    label = _archive_label(path)
+    members = _archive_members(tar, path, compression, label)
+    top = dict((name, m) for name, m in members.items() if "/" not in name)  # Vagrant's include/ holds no disk
+    metadata = _box_metadata(tar, top, label)
+    box = metadata is not None or "Vagrantfile" in top or path.lower().endswith(".box")
+    provider = metadata.get("provider") if metadata else None
+    if provider is not None and provider not in BOX_PROVIDERS:
+        raise DiskError("%s is a Vagrant box for the provider %r; only virtualbox boxes (a VMDK disk) and libvirt "
+                        "boxes (a qcow2 box.img) hold a disk converted here: get the course's virtualbox box"
+                        % (label, provider))
+    if provider == "libvirt":
+        disks = metadata.get("disks")
+        first = disks[0] if isinstance(disks, list) and disks and isinstance(disks[0], dict) else {}
+        declared = first.get("format") or metadata.get("format") or "qcow2"
+        if declared != "qcow2":
+            raise DiskError("%s's metadata.json says its disk is %s; only a qcow2 libvirt box is read" % (
+                label, declared))
+        member = _named_disk(top, first.get("path") or "box.img", label, "metadata.json")
+    else:
+        member = _vmdk_disk(tar, top, label)
+    return {"type": "box" if box else "ova", "provider": provider, "member": member,
+            "format": BOX_PROVIDERS[provider or "virtualbox"]}
 
 
-def check_ova_vmdk(info, member):
-    """An .ova carries one self-contained VMDK; a descriptor that points at other files is refused."""
-    kind = (info.get("format-specific") or {}).get("data", {}).get("create-type")
-    if kind not in ("streamOptimized", "monolithicSparse"):
-        raise DiskError("the .ova's disk %s is a VMDK of type %s, which refers to other files; only a "
-                        "self-contained (streamOptimized or monolithicSparse) disk is taken from an .ova"
-                        % (member, kind))
+def check_disk_header(head, fmt, name):
+    """Before qemu-img opens a disk taken from an archive: its first bytes show a self-contained disk."""
+    if not head.startswith(DISK_MAGIC[fmt]):
+        if fmt == "vmdk" and head.lstrip().startswith(b"#"):
+            raise DiskError("the archive's disk %s is a VMDK text descriptor, which refers to other files; only a "
+                            "self-contained (streamOptimized or monolithicSparse) disk is taken from an archive"
+                            % name)
+        raise DiskError("the archive's disk %s is not a %s image: it does not start as one" % (name, fmt))
+    if fmt == "qcow2" and len(head) >= 80:
+        version, backing = struct.unpack_from(">IQ", head, 4)
+        incompatible = struct.unpack_from(">Q", head, 72)[0] if version >= 3 else 0
+        if backing:
+            raise DiskError("the archive's disk %s is a qcow2 overlay on a backing file: a disk with a backing "
+                            "chain is refused; pack a flattened copy (qemu-img convert -O qcow2) instead" % name)
+        if incompatible & QCOW2_EXTERNAL_DATA_FILE:
+            raise DiskError("the archive's disk %s keeps its data in an external file; refused" % name)
 
 
-def is_ova(path):
-    return path.lower().endswith(".ova")
+def archive_disk(path, compression):
+    """The disk of an .ova or a Vagrant box at ``path``, from the archive's listing alone (nothing is written).
+
+    Returns a dict: type, provider, format (see archive_disk_member), compression ('gzip' or ''), member (its
+    name), offset and size (of its bytes in the tar), and in_place: True when qemu-img can read the disk inside
+    the file (a plain tar whose member is stored in one piece), False when it must be streamed out first.
+    """
+    with _open_archive(path, compression) as tar:
+        found = archive_disk_member(tar, path, compression)
+        member = found["member"]
+        in_place = not compression and not member.issparse()
+        if in_place:
+            check_disk_header(tar.extractfile(member).read(512), found["format"], _plain_name(member.name))
+    return dict(found, member=_plain_name(member.name), compression=compression, offset=member.offset_data,
+                size=member.size, in_place=in_place)
+
+
+def archive_disk_spec(path, found):
+    """A qemu-img filename that reads a plain tar's disk in place: qemu's raw driver with offset/size exposes
+    the member's bytes and the disk's own driver reads them. No copy of a disk of many GB, no file written."""
+    spec = {"driver": found["format"], "file": {
+        "driver": "raw", "offset": found["offset"], "size": found["size"],
+        "file": {"driver": "file", "filename": os.path.abspath(path)}}}
+    return "json:" + json.dumps(spec, sort_keys=True)
+
+
+def extract_archive_disk(path, found, workdir, progress=lambda done, total: None):
+    """Stream the archive's disk (``found`` from archive_disk) into ``workdir`` under our own name, never with
+    tar's extract (which would use the archive's names and modes), and return the file's path.
+
+    The archive is read once from the front up to the member, so a gzipped box is decompressed on the fly: the
+    only copy written is the disk itself. Its first bytes are checked (check_disk_header) before any is written.
+    """
+    target = os.path.join(workdir, "archive-disk." + found["format"])
+    copied = 0
+    try:
+        with _open_archive(path, found["compression"], stream=True) as tar:
+            member = next((m for m in tar if m.offset_data == found["offset"]
+                           and _plain_name(m.name) == found["member"]), None)
+            if member is None:
+                raise DiskError("%s changed while it was read: its disk %s is no longer at the same place" % (
+                    path, found["member"]))
+            source = tar.extractfile(member)
+            block = source.read(4 * MIB)
+            check_disk_header(block[:512], found["format"], found["member"])
+            with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                while block:
+                    out.write(block)
+                    copied += len(block)
+                    progress(copied, member.size)
+                    block = source.read(4 * MIB)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DiskError("%s is truncated or damaged: reading its disk %s failed (%s)"
+                        % (path, found["member"], exc))
+    if copied != found["size"]:
+        raise DiskError("%s is truncated: its disk %s has %d of %d bytes"
+                        % (path, found["member"], copied, found["size"]))
+    return target
+
+
+def check_archive_disk(info, member, fmt="vmdk"):
+    """An archive carries one self-contained disk; one that points at other files is refused."""
+    data = (info.get("format-specific") or {}).get("data", {})
+    if fmt == "vmdk":
+        kind = data.get("create-type")
+        if kind not in ("streamOptimized", "monolithicSparse"):
+            raise DiskError("the archive's disk %s is a VMDK of type %s, which refers to other files; only a "
+                            "self-contained (streamOptimized or monolithicSparse) disk is taken from an archive"
+                            % (member, kind))
+    elif data.get("data-file"):
+        raise DiskError("the archive's disk %s keeps its data in the external file %s; refused" % (
+            member, data["data-file"]))
 
 
 # ------------------------------------------------------------------------------------------ progress

@@ -13,8 +13,17 @@ short_description: Inspect a VM disk and convert it to qcow2 or raw, optionally 
 version_added: "0.1.0"
 description:
   - Inspects a disk image (format, virtual size, allocated bytes). A disk with a backing file is refused.
-  - Converts a VMDK, VDI, VHD, VHDX, raw or qcow2 disk, or the first VMDK disk of an C(.ova), to qcow2
-    (optionally compressed) or raw, with C(qemu-img), or with C(VBoxManage clonemedium) when asked for.
+  - Converts a VMDK, VDI, VHD, VHDX, raw or qcow2 disk, the first VMDK disk of an C(.ova), or the disk of a
+    Vagrant box (C(.box)), to qcow2 (optionally compressed) or raw, with C(qemu-img), or with
+    C(VBoxManage clonemedium) when asked for.
+  - An C(.ova) or a C(.box) is recognised by its content (a tar archive, plain or gzipped), whatever its name.
+    A box for the C(virtualbox) provider gives the first disk its C(box.ovf) lists, else its single C(.vmdk);
+    one for C(libvirt) its qcow2 C(box.img). The archive is listed first and refused, before anything is
+    written, when it holds a link, a device, a name with C(..) or an absolute path, no disk, several disks and
+    no OVF to choose, a disk that refers to other files, when it is truncated, or when it is a box for another
+    provider. A plain tar's disk is read in place; a gzipped box's disk is streamed out (never with tar's
+    extract) into the module's own temporary folder, next to O(dest) (or in C(TMPDIR) without O(dest)), which
+    is removed at the end, failed or not.
   - Optionally shrinks the virtual size to O(shrink_to) when the disk's last partition (or the whole disk)
     holds an ext2/3/4 filesystem whose data fits, using C(e2fsck), C(resize2fs) and C(sfdisk) on a sparse raw
     copy (no loop device, no mount, no libguestfs). Anything else is refused with the reason.
@@ -33,13 +42,15 @@ requirements:
 options:
   src:
     description:
-      - The disk image to read (C(.vmdk), C(.vdi), C(.vhd), C(.vhdx), raw, C(.qcow2)) or an C(.ova).
+      - The disk image to read (C(.vmdk), C(.vdi), C(.vhd), C(.vhdx), raw, C(.qcow2)), an C(.ova), or a Vagrant
+        box (C(.box), a tar archive, gzipped or not, for the virtualbox or libvirt provider).
     type: path
     required: true
   src_format:
     description:
       - The source's format, instead of letting qemu-img detect it. C(vhd) is qemu-img's C(vpc).
       - Needed only for a raw disk that starts with neither a partition table nor a filesystem.
+      - Not used for an C(.ova) or a C(.box), whose content says what their disk is.
     type: str
     choices: [vmdk, vdi, vhd, vpc, vhdx, raw, qcow2]
   dest:
@@ -85,6 +96,9 @@ notes:
     the shrink (that needs a raw copy), so a target smaller than the data is found only by a real run, which
     then fails before writing the output.
   - Checking whether the output is up to date reads the whole source once (SHA-256).
+  - A gzipped box is decompressed on every run, also a run that then finds the output up to date, and also in
+    check mode or without O(dest), since its disk is streamed out to learn its size. Its folder needs room for that
+    disk (about the box's size) besides the output; the gzipped archive itself is never unpacked whole.
 seealso:
   - module: coursevm.openstack.image_upload
 """
@@ -102,6 +116,12 @@ EXAMPLES = r"""
     compress: true
     shrink_to: 20G
   register: course_qcow2
+
+- name: Convert the course's Vagrant box (virtualbox provider) to qcow2
+  coursevm.openstack.disk_image:
+    src: /srv/images/course-2026.box
+    dest: /srv/images/course-2026.qcow2
+  register: course_box_qcow2
 
 - name: Show the size Glance's min_disk will need
   ansible.builtin.debug:
@@ -139,13 +159,34 @@ source:
       type: int
       returned: always
     sha256:
-      description: SHA-256 of the source file (of the whole archive for an .ova).
+      description: SHA-256 of the source file (of the whole archive for an .ova or a .box).
       type: str
       returned: when dest is given
     ova_member:
       description: The tar member that holds the disk of an .ova.
       type: str
       returned: for an .ova
+    archive:
+      description: The archive the disk was taken from.
+      type: dict
+      returned: for an .ova or a .box
+      contains:
+        type:
+          description: C(box) (a Vagrant box) or C(ova).
+          type: str
+          returned: always
+        member:
+          description: The tar member that holds the disk (without a leading C(./)).
+          type: str
+          returned: always
+        compression:
+          description: C(gzip), or an empty string for a plain tar.
+          type: str
+          returned: always
+        provider:
+          description: The Vagrant provider from the box's metadata.json (C(virtualbox) or C(libvirt)).
+          type: str
+          returned: always (null when the archive has no metadata.json)
   sample:
     path: /srv/course.vdi
     format: vdi
@@ -228,6 +269,8 @@ class Converter:
         self.src = self.params["src"]
         self.dest = self.params["dest"]
         self.progress_file = self.params["progress_file"] or (self.dest + ".progress" if self.dest else None)
+        self.work = None  # the module's temporary folder, made when first needed (workdir)
+        self.archive = None  # the disk of an .ova or a Vagrant box (disk.archive_disk), for an archive source
 
     def run(self, args, data=None):
         return self.module.run_command(args, data=data, binary_data=False, environ_update={"LC_ALL": "C"})
@@ -272,23 +315,55 @@ class Converter:
             if os.path.isdir(self.dest):
                 raise disk.DiskError("dest %s is a folder; give the output file's path" % self.dest)
 
+    def workdir(self):
+        """The module's own temporary folder: next to dest (the output is renamed from it), else in TMPDIR.
+        Everything taken out of an archive goes here, and main() removes it at the end, failed or not."""
+        if self.work is None:
+            if self.dest:
+                self.work = tempfile.mkdtemp(prefix="." + os.path.basename(self.dest) + ".work-",
+                                             dir=os.path.dirname(os.path.abspath(self.dest)))
+            else:
+                self.work = tempfile.mkdtemp(prefix="disk_image-")
+        return self.work
+
     def inspect(self):
         declared = disk.normalise_format(self.params["src_format"])
-        self.ova_member = None
-        if disk.is_ova(self.src):
-            spec, member, _size = disk.ova_disk_spec(self.src)
-            info = disk.qemu_img_info(self.run, spec)
-            disk.check_ova_vmdk(info, member)
-            disk.check_source(info, self.src, b"", "vmdk")
-            self.read_spec, self.read_format, self.ova_member = spec, None, member
-        else:
+        compression = disk.archive_compression(self.src)  # by content: a tar or gzipped tar is an .ova or a box
+        if compression is None:
             info = disk.qemu_img_info(self.run, self.src, declared)
             fmt = disk.check_source(info, self.src, disk.read_head(self.src), declared)
             self.read_spec, self.read_format = self.src, fmt
+            return disk.describe(info, self.src)
+        # The listing refuses whatever is odd (links, '..', truncation, another provider, no or several disks)
+        # before anything is written; only then is a gzipped box's disk streamed out into the work folder.
+        self.archive = found = disk.archive_disk(self.src, compression)
+        if found["in_place"]:
+            self.read_spec, self.read_format = disk.archive_disk_spec(self.src, found), None
+        else:
+            self.read_spec, self.read_format = self.extract_archive_disk(), found["format"]
+        info = disk.qemu_img_info(self.run, self.read_spec, self.read_format)
+        disk.check_archive_disk(info, found["member"], found["format"])
+        disk.check_source(info, self.src, b"", found["format"])
         facts = disk.describe(info, self.src)
-        if self.ova_member:
-            facts["ova_member"] = self.ova_member
+        facts["archive"] = dict((key, found[key]) for key in ("type", "member", "compression", "provider"))
+        if found["type"] == "ova":
+            facts["ova_member"] = found["member"]
         return facts
+
+    def extract_archive_disk(self):
+        """The archive's disk as a file in the work folder, with the progress in progress_file."""
+        step = "taking %s out of %s" % (self.archive["member"], os.path.basename(self.src))
+        shown = -1.0
+
+        def progress(done, total):
+            nonlocal shown
+            percent = 100.0 * done / total if total else 100.0
+            if percent - shown >= 1 or percent == 100.0:
+                shown = percent
+                self.write_progress("%s: %.1f%%" % (step, percent))
+
+        self.module.log("disk_image: %s" % step)
+        return disk.extract_archive_disk(self.src, self.archive, self.workdir(), progress)
 
     # ------------------------------------------------------------------------------------ convert
 
@@ -333,10 +408,10 @@ class Converter:
             raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
 
     def vbox_clone(self, work):
-        """VBoxManage clonemedium to a raw file; an .ova's disk is copied out first (VBoxManage reads files)."""
+        """VBoxManage clonemedium to a raw file; an archive's disk is copied out first (VBoxManage reads files)."""
         src = self.src
-        if self.ova_member:
-            src, _name = disk.extract_ova_disk(self.src, work)
+        if self.archive:
+            src = self.read_spec if not self.archive["in_place"] else self.extract_archive_disk()
         out = os.path.join(work, "vbox.raw")
         self.write_progress("VBoxManage clonemedium: running")
         rc, stdout, err = self.run(["VBoxManage", "clonemedium", "disk", src, out, "--format", "RAW"])
@@ -380,8 +455,17 @@ class Converter:
             return None
 
     def main(self):
-        result = {"changed": False}
         self.validate()
+        try:
+            return self.inspect_and_convert()
+        finally:
+            if self.work:
+                shutil.rmtree(self.work, ignore_errors=True)
+            if self.progress_file and os.path.exists(self.progress_file):
+                os.unlink(self.progress_file)
+
+    def inspect_and_convert(self):
+        result = {"changed": False}
         result["source"] = self.inspect()
         if not self.dest:
             return result
@@ -400,25 +484,18 @@ class Converter:
         result["dest"] = {"path": self.dest, "format": self.params["format"]}
         if self.module.check_mode:
             return result
-        work = tempfile.mkdtemp(prefix="." + os.path.basename(self.dest) + ".work-",
-                                dir=os.path.dirname(os.path.abspath(self.dest)))
         started = time.time()
-        try:
-            staged, shrink = self.convert(work)
-            info = disk.qemu_img_info(self.run, staged, self.params["format"])
-            dest_sha = disk.sha256_file(staged)
-            os.rename(staged, self.dest)
-            dest_info = dict(disk.describe(info, self.dest), sha256=dest_sha)
-            with open(self.dest + ".sha256", "w") as handle:
-                handle.write("%s  %s\n" % (dest_sha, os.path.basename(self.dest)))
-            with open(self.sidecar_path(), "w") as handle:
-                json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha), handle, indent=2,
-                          sort_keys=True)
-                handle.write("\n")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-            if self.progress_file and os.path.exists(self.progress_file):
-                os.unlink(self.progress_file)
+        staged, shrink = self.convert(self.workdir())
+        info = disk.qemu_img_info(self.run, staged, self.params["format"])
+        dest_sha = disk.sha256_file(staged)
+        os.rename(staged, self.dest)
+        dest_info = dict(disk.describe(info, self.dest), sha256=dest_sha)
+        with open(self.dest + ".sha256", "w") as handle:
+            handle.write("%s  %s\n" % (dest_sha, os.path.basename(self.dest)))
+        with open(self.sidecar_path(), "w") as handle:
+            json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha), handle, indent=2,
+                      sort_keys=True)
+            handle.write("\n")
         result["dest"] = dest_info
         result["seconds"] = round(time.time() - started, 1)
         if shrink is not None:

@@ -1,12 +1,14 @@
 """disk_image through Ansible on real disks made here: a partition table, an ext4 filesystem, known files.
 
 Each disk is made by sfdisk and mkfs.ext4 -d (which fills the filesystem from a folder), then turned into
-vmdk, vdi, vhd and vhdx by qemu-img; the module converts each back and the files are read back out of a raw
-copy with debugfs (e2fsprogs opens the partition as FILE?offset=BYTES; no mount, no loop device).
-Nothing is downloaded; the whole file runs in well under a minute.
+vmdk, vdi, vhd and vhdx by qemu-img, and packed into .ova files and Vagrant boxes with tarfile; the module
+converts each back and the files are read back out of a raw copy with debugfs (e2fsprogs opens the partition
+as FILE?offset=BYTES; no mount, no loop device), or compared with qemu-img compare.
+Nothing is downloaded; the whole file runs in about a minute.
 """
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -176,13 +178,23 @@ def test_second_run_skips_and_check_mode_writes_nothing(source, tmp_path):
     assert fingerprint(tmp_path / "course.qcow2") == made
 
 
+def ovf_text(*hrefs):
+    """An OVF descriptor whose References list ``hrefs`` in order, as VirtualBox's export writes them."""
+    files = "".join('<File ovf:href="%s" ovf:id="file%d"/>' % (href, i) for i, href in enumerate(hrefs, 1))
+    return ('<?xml version="1.0"?>\n<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" '
+            'xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References>%s</References></Envelope>\n' % files)
+
+
+def stream_vmdk(source, path):
+    """The disk as VirtualBox exports it into an .ova or a Vagrant box: a streamOptimized VMDK."""
+    sh("qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", source, path)
+    return path
+
+
 def test_ova_disk_is_taken_from_the_archive(source, tmp_path):
-    vmdk = tmp_path / "course-disk1.vmdk"
-    sh("qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", source, vmdk)
+    vmdk = stream_vmdk(source, tmp_path / "course-disk1.vmdk")
     ovf = tmp_path / "course.ovf"
-    ovf.write_text('<?xml version="1.0"?>\n<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" '
-                   'xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References>'
-                   '<File ovf:href="course-disk1.vmdk" ovf:id="file1"/></References></Envelope>\n')
+    ovf.write_text(ovf_text("course-disk1.vmdk"))
     ova = tmp_path / "course.ova"
     with tarfile.open(ova, "w") as tar:  # an OVA is a tar with the .ovf first
         tar.add(ovf, "course.ovf")
@@ -196,6 +208,190 @@ def test_ova_disk_is_taken_from_the_archive(source, tmp_path):
     assert fingerprint(ova) == before
     assert sorted(os.listdir(tmp_path)) == ["course.ova", "course.ovf", "course.qcow2", "course.qcow2.json",
                                             "course.qcow2.sha256"]
+
+
+# ------------------------------------------------------------------------------------------ Vagrant boxes
+
+VIRTUALBOX = json.dumps({"provider": "virtualbox"}).encode()
+VAGRANTFILE = b'Vagrant.configure("2") do |config|\n  config.vm.base_mac = "0800278A2C5B"\nend\n'
+
+
+def make_box(path, members, compress=True):
+    """A Vagrant box as `vagrant package` makes one (bsdtar -czf, names starting './'), with Python's tarfile.
+
+    ``members``: [(name, a file's Path | bytes | ("symlink"|"hardlink"|"chr"|"dir", target))], in order.
+    """
+    with tarfile.open(path, "w:gz" if compress else "w") as tar:
+        for name, content in members:
+            if isinstance(content, os.PathLike):
+                tar.add(content, name)
+                continue
+            info = tarfile.TarInfo(name)
+            if isinstance(content, tuple):
+                info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE,
+                             "dir": tarfile.DIRTYPE}[content[0]]
+                info.linkname = content[1]
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return path
+
+
+def virtualbox_members(vmdk, disk_name="box-disk001.vmdk", extra=()):
+    return [("./Vagrantfile", VAGRANTFILE), ("./box.ovf", ovf_text(disk_name).encode()),
+            ("./" + disk_name, vmdk), ("./metadata.json", VIRTUALBOX)] + list(extra)
+
+
+@pytest.fixture(scope="module")
+def boxes(source, tmp_path_factory):
+    """Real boxes of the source disk: gzipped and plain virtualbox boxes, one found by content only, one
+    without an OVF, a libvirt box; each converted twice (and the gzipped one shrunk) in one playbook."""
+    folder = tmp_path_factory.mktemp("boxes")
+    parts = tmp_path_factory.mktemp("box-parts")
+    vmdk = stream_vmdk(source, parts / "box-disk001.vmdk")
+    qcow2 = parts / "box.img"
+    sh("qemu-img", "convert", "-O", "qcow2", source, qcow2)
+    include = [("./include", ("dir", "")), ("./include/_Vagrantfile", VAGRANTFILE)]  # vagrant package --include
+    made = {
+        "gzip": make_box(folder / "course.box", virtualbox_members(vmdk, extra=include)),
+        "plain": make_box(folder / "plain.box", virtualbox_members(vmdk), compress=False),
+        "by content": make_box(folder / "course-2026-vagrant", virtualbox_members(vmdk)),
+        "no ovf": make_box(folder / "noovf.box", [("metadata.json", VIRTUALBOX), ("course.vmdk", vmdk)]),
+        "libvirt": make_box(folder / "libvirt.box", [
+            ("./metadata.json", json.dumps({"provider": "libvirt", "format": "qcow2", "virtual_size": 1}).encode()),
+            ("./Vagrantfile", VAGRANTFILE), ("./box.img", qcow2)]),
+    }
+    before = dict((kind, fingerprint(box)) for kind, box in made.items())
+    out = tmp_path_factory.mktemp("box-out")
+    calls = []
+    for kind, box in made.items():
+        args = {"src": str(box), "dest": str(out / ("%s.qcow2" % kind.replace(" ", "-")))}
+        calls += [args, args]
+    shrink = {"src": str(made["gzip"]), "dest": str(out / "shrunk.qcow2"), "shrink_to": "48M"}
+    results = modules(calls + [shrink, shrink])
+    runs = dict((kind, (results[2 * i], results[2 * i + 1])) for i, kind in enumerate(made))
+    runs["shrink"] = (results[-2], results[-1])
+    return {"boxes": made, "before": before, "out": out, "runs": runs}
+
+
+@pytest.mark.parametrize("kind, member, compression, provider", [
+    ("gzip", "box-disk001.vmdk", "gzip", "virtualbox"), ("plain", "box-disk001.vmdk", "", "virtualbox"),
+    ("by content", "box-disk001.vmdk", "gzip", "virtualbox"), ("no ovf", "course.vmdk", "gzip", "virtualbox"),
+    ("libvirt", "box.img", "gzip", "libvirt")])
+def test_box_disk_converts_to_the_same_disk_and_a_second_run_changes_nothing(source, boxes, kind, member,
+                                                                             compression, provider):
+    (failed, first), (again_failed, again) = boxes["runs"][kind]
+    assert not failed, first
+    assert first["changed"] is True
+    assert first["source"]["archive"] == {"type": "box", "member": member, "compression": compression,
+                                          "provider": provider}
+    assert first["source"]["format"] == ("qcow2" if kind == "libvirt" else "vmdk")
+    dest = boxes["out"] / ("%s.qcow2" % kind.replace(" ", "-"))
+    info = json.loads(sh("qemu-img", "info", "--output=json", dest).stdout)
+    assert info["format"] == "qcow2" and info["virtual-size"] == 128 * MIB
+    sh("qemu-img", "compare", "-f", "raw", "-F", "qcow2", source, dest)  # the same guest-visible bytes
+    assert not again_failed and again["changed"] is False and "up to date" in again["reason"]
+    assert again["dest"]["sha256"] == first["dest"]["sha256"]
+    assert fingerprint(boxes["boxes"][kind]) == boxes["before"][kind]
+
+
+def test_box_output_folder_holds_only_outputs(boxes):
+    """Nothing taken out of a box is left behind: no work folder, no progress file, no disk."""
+    names = sorted(os.listdir(boxes["out"]))
+    assert not [n for n in names if ".work-" in n or n.endswith(".progress") or n.startswith("archive-disk")]
+    assert all(n.endswith((".qcow2", ".qcow2.json", ".qcow2.sha256")) for n in names), names
+
+
+def test_gzipped_box_disk_can_be_shrunk(boxes, tmp_path):
+    (failed, result), (again_failed, again) = boxes["runs"]["shrink"]
+    assert not failed, result
+    assert result["shrink"]["changed"] is True and result["dest"]["virtual_size"] == 48 * MIB
+    assert read_back(boxes["out"] / "shrunk.qcow2", tmp_path) == FILES
+    assert not again_failed and again["changed"] is False
+
+
+def test_box_check_mode_and_inspection_leave_nothing_behind(source, tmp_path):
+    box = make_box(tmp_path / "course.box", virtualbox_members(stream_vmdk(source, tmp_path / "disk.vmdk")))
+    (tmp_path / "disk.vmdk").unlink()
+    before = fingerprint(box)
+    (failed, planned), (inspect_failed, inspected) = modules(
+        [{"src": str(box), "dest": str(tmp_path / "course.qcow2")}, {"src": str(box)}], check=True)
+    assert not failed and planned["changed"] is True, planned
+    assert not inspect_failed and inspected["changed"] is False, inspected
+    assert inspected["source"]["virtual_size"] == 128 * MIB
+    assert inspected["source"]["archive"]["member"] == "box-disk001.vmdk"
+    assert sorted(os.listdir(tmp_path)) == ["course.box"]
+    assert fingerprint(box) == before
+
+
+def test_image_playbook_converts_a_box_next_to_it_without_uploading(source, tmp_path):
+    """playbooks/image.yml (role course_image) takes a .box as it takes an .ova: course.box -> course.qcow2."""
+    box = make_box(tmp_path / "course.box", virtualbox_members(stream_vmdk(source, tmp_path / "disk.vmdk")))
+    (tmp_path / "disk.vmdk").unlink()
+    extra = {"course_image_src": str(box), "course_image_upload": False}
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(["ansible-playbook", os.path.join(root, "playbooks", "image.yml"), "-e", json.dumps(extra)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sh("qemu-img", "compare", "-f", "raw", "-F", "qcow2", source, tmp_path / "course.qcow2")
+    assert sorted(os.listdir(tmp_path)) == ["course.box", "course.qcow2", "course.qcow2.json", "course.qcow2.sha256"]
+
+
+def test_bad_boxes_are_refused_before_anything_is_written(source, tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    vmdk = stream_vmdk(source, parts / "box-disk001.vmdk")
+    other = stream_vmdk(source, parts / "box-disk002.vmdk")
+    flat = parts / "flat.vmdk"  # a text descriptor naming a flat extent elsewhere
+    flat.write_text('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"'
+                    '\nRW 262144 FLAT "/etc/passwd" 0\n')
+    boxes = tmp_path / "boxes"
+    boxes.mkdir()
+    bad = {
+        "vmware": [("./metadata.json", b'{"provider": "vmware_desktop"}'), ("./disk.vmdk", vmdk)],
+        "no disk": [("./metadata.json", VIRTUALBOX), ("./Vagrantfile", VAGRANTFILE)],
+        "two disks": [("./metadata.json", VIRTUALBOX), ("./box-disk001.vmdk", vmdk), ("./box-disk002.vmdk", other)],
+        "dotdot": virtualbox_members(vmdk, extra=[("../../etc/cron.d/box", b"* * * * * root id\n")]),
+        "absolute": virtualbox_members(vmdk, extra=[("/etc/cron.d/box", b"* * * * * root id\n")]),
+        "symlink": [("./metadata.json", VIRTUALBOX), ("./box.ovf", ovf_text("box-disk001.vmdk").encode()),
+                    ("./box-disk001.vmdk", ("symlink", "/etc/shadow"))],
+        "hardlink": virtualbox_members(vmdk, extra=[("./passwd", ("hardlink", "/etc/passwd"))]),
+        "device": virtualbox_members(vmdk, extra=[("./sda", ("chr", ""))]),
+        "descriptor": virtualbox_members(flat),
+    }
+    paths = dict((kind, make_box(boxes / ("%s.box" % kind.replace(" ", "-")), members))
+                 for kind, members in bad.items())
+    paths["plain descriptor"] = make_box(boxes / "plain-descriptor.box", virtualbox_members(flat), compress=False)
+    whole = make_box(tmp_path / "whole.box", virtualbox_members(vmdk)).read_bytes()
+    paths["truncated"] = boxes / "truncated.box"
+    paths["truncated"].write_bytes(whole[:len(whole) // 2])
+    plain = make_box(tmp_path / "whole-plain.box", virtualbox_members(vmdk), compress=False).read_bytes()
+    paths["truncated plain"] = boxes / "truncated-plain.box"
+    paths["truncated plain"].write_bytes(plain[:len(plain) // 2])
+    out = tmp_path / "out"
+    out.mkdir()
+    kinds = list(paths)
+    messages = dict(zip(kinds, run_bad([({"src": str(paths[k]), "dest": str(out / "course.qcow2")}, [paths[k]])
+                                        for k in kinds])))
+    expected = {
+        "vmware": "is a Vagrant box for the provider 'vmware_desktop'; only virtualbox boxes",
+        "no disk": "the box holds no disk",
+        "two disks": "the box holds 2 disks (box-disk001.vmdk, box-disk002.vmdk) and no .ovf descriptor",
+        "dotdot": "the box member '../../etc/cron.d/box' is not a plain file name; refused (path traversal",
+        "absolute": "the box member '/etc/cron.d/box' is not a plain file name; refused (path traversal",
+        "symlink": "the box member ./box-disk001.vmdk is not a regular file but a symbolic link; refused",
+        "hardlink": "the box member ./passwd is not a regular file but a hard link; refused",
+        "device": "the box member ./sda is not a regular file but a device; refused",
+        "descriptor": "box-disk001.vmdk is a VMDK text descriptor, which refers to other files",
+        "plain descriptor": "box-disk001.vmdk is a VMDK text descriptor, which refers to other files",
+        "truncated": "truncated.box is truncated or damaged",
+        "truncated plain": "truncated-plain.box is truncated or damaged",
+    }
+    for kind in kinds:
+        assert expected[kind] in messages[kind], (kind, messages[kind])
+    assert os.listdir(out) == []
 
 
 @pytest.mark.parametrize("label", ["dos", "gpt", None])

@@ -1,6 +1,11 @@
-"""The pure logic of module_utils/disk.py: sizes, format checks, OVA parsing, progress, idempotence, shrink plans."""
+"""The pure logic of module_utils/disk.py: sizes, format checks, .ova and Vagrant box parsing, progress, idempotence,
+shrink plans."""
 
+import bz2
+import gzip
+import hashlib
 import io
+import os
 import struct
 import tarfile
 
@@ -123,48 +128,266 @@ def make_ova(path, href="disk1.vmdk", extra="", members=None):
     return str(path)
 
 
+def ova_disk(path):
+    return disk.archive_disk(path, disk.archive_compression(path))
+
+
 def test_ova_disk_is_the_first_vmdk_in_the_references(tmp_path):
-    ova = make_ova(tmp_path / "a.ova", members={"disk1.vmdk": b"1" * 1024, "disk2.vmdk": b"2" * 10})
+    ova = make_ova(tmp_path / "a.ova", members={"disk1.vmdk": b"KDMV" + b"1" * 1020, "disk2.vmdk": b"2" * 10})
     with tarfile.open(ova) as tar:
-        member = disk.ova_disk_member(tar)
+        member = disk.archive_disk_member(tar, ova)["member"]
     assert member.name == "disk1.vmdk"
-    spec, name, size = disk.ova_disk_spec(ova)
-    assert (name, size) == ("disk1.vmdk", 1024)
-    assert spec.startswith("json:") and '"offset": %d' % member.offset_data in spec
+    found = ova_disk(ova)
+    assert (found["type"], found["member"], found["size"], found["format"]) == ("ova", "disk1.vmdk", 1024, "vmdk")
+    assert found["in_place"] is True and found["provider"] is None
+    spec = disk.archive_disk_spec(ova, found)
+    assert spec.startswith("json:") and '"offset": %d' % member.offset_data in spec and '"driver": "vmdk"' in spec
 
 
 @pytest.mark.parametrize("href", ["../../etc/cron.d/evil.vmdk", "/etc/evil.vmdk", "sub/disk1.vmdk", "..\\x.vmdk"])
 def test_ova_disk_with_a_path_in_its_name_is_refused(tmp_path, href):
     ova = make_ova(tmp_path / "a.ova", href=href, members={href: b"x"})
     with pytest.raises(disk.DiskError, match="not a plain file name; refused"):
-        disk.ova_disk_spec(ova)
+        ova_disk(ova)
 
 
 def test_ova_disk_that_is_a_link_is_refused(tmp_path):
     ova = make_ova(tmp_path / "a.ova", members={"disk1.vmdk": None})
     with pytest.raises(disk.DiskError, match="not a regular file"):
-        disk.ova_disk_spec(ova)
+        ova_disk(ova)
 
 
 def test_ova_compressed_disk_and_missing_disk_are_refused(tmp_path):
     with pytest.raises(disk.DiskError, match="gzip-compressed"):
-        disk.ova_disk_spec(make_ova(tmp_path / "a.ova", extra='ovf:compression="gzip"'))
+        ova_disk(make_ova(tmp_path / "a.ova", extra='ovf:compression="gzip"'))
     with pytest.raises(disk.DiskError, match="does not contain it"):
-        disk.ova_disk_spec(make_ova(tmp_path / "b.ova", members={}))
+        ova_disk(make_ova(tmp_path / "b.ova", members={}))
 
 
 def test_ova_that_is_no_tar_is_refused(tmp_path):
     path = tmp_path / "c.ova"
     path.write_text("not a tar")
     with pytest.raises(disk.DiskError, match="not a readable .ova"):
-        disk.ova_disk_spec(str(path))
+        ova_disk(str(path))
 
 
-def test_ova_vmdk_that_refers_to_other_files_is_refused():
+def test_archive_vmdk_that_refers_to_other_files_is_refused():
     info = {"format-specific": {"data": {"create-type": "monolithicFlat"}}}
     with pytest.raises(disk.DiskError, match="refers to other files"):
-        disk.check_ova_vmdk(info, "disk1.vmdk")
-    disk.check_ova_vmdk({"format-specific": {"data": {"create-type": "streamOptimized"}}}, "disk1.vmdk")
+        disk.check_archive_disk(info, "disk1.vmdk")
+    disk.check_archive_disk({"format-specific": {"data": {"create-type": "streamOptimized"}}}, "disk1.vmdk")
+    with pytest.raises(disk.DiskError, match="external file /etc/shadow"):
+        disk.check_archive_disk({"format-specific": {"data": {"data-file": "/etc/shadow"}}}, "box.img", "qcow2")
+
+
+# ------------------------------------------------------------------------------------------ Vagrant boxes
+
+VMDK = b"KDMV" + bytes(range(256)) * 8  # a stand-in that starts as a sparse VMDK does
+QCOW2 = b"QFI\xfb" + struct.pack(">IQI", 3, 0, 0) + b"\0" * 200
+BOX_OVF = OVF.replace('<File ovf:href="manifest-extra.iso" ovf:id="file0"/>', "").replace(
+    '<File ovf:href="disk2.vmdk" ovf:id="file2"/>', "")
+
+
+def make_box(path, members, compress=True):
+    """A Vagrant box: ``members`` is [(name, bytes, or ('symlink'|'hardlink'|'chr'|'fifo'|'dir', target))],
+    written in order, with './' in front of every name as Vagrant's bsdtar writes it unless the name says."""
+    with tarfile.open(str(path), "w:gz" if compress else "w") as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(content, tuple):
+                info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE,
+                             "fifo": tarfile.FIFOTYPE, "dir": tarfile.DIRTYPE}[content[0]]
+                info.linkname = content[1]
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return str(path)
+
+
+def virtualbox_box(path, compress=True, extra=(), disk_name="box-disk001.vmdk"):
+    return make_box(path, [("./metadata.json", b'{"provider": "virtualbox"}'), ("./Vagrantfile", b"# box\n"),
+                           ("./box.ovf", BOX_OVF.format(href=disk_name, extra="").encode()),
+                           ("./" + disk_name, VMDK)] + list(extra), compress)
+
+
+def box_disk(path):
+    return disk.archive_disk(str(path), disk.archive_compression(str(path)))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_virtualbox_box_disk_is_the_ovf_disk_whatever_the_compression(tmp_path, compress):
+    box = virtualbox_box(tmp_path / "course.box", compress, extra=[("./include", ("dir", "")),
+                                                                   ("./include/_Vagrantfile", b"# included\n")])
+    found = box_disk(box)
+    assert (found["type"], found["provider"], found["member"], found["format"]) == (
+        "box", "virtualbox", "box-disk001.vmdk", "vmdk")
+    assert found["compression"] == ("gzip" if compress else "") and found["in_place"] is (not compress)
+    assert found["size"] == len(VMDK)
+
+
+def test_box_is_recognised_by_its_content_not_its_name(tmp_path):
+    gzipped = virtualbox_box(tmp_path / "course-2026")
+    plain = virtualbox_box(tmp_path / "course.vmdk", compress=False)
+    assert disk.archive_compression(gzipped) == "gzip"
+    assert disk.archive_compression(plain) == ""
+    assert box_disk(gzipped)["type"] == "box"
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"\0" * 4096)
+    assert disk.archive_compression(str(raw)) is None
+
+
+def test_box_without_ovf_uses_its_single_vmdk(tmp_path):
+    box = make_box(tmp_path / "a.box", [("metadata.json", b'{"provider": "virtualbox"}'), ("disk.vmdk", VMDK)])
+    assert box_disk(box)["member"] == "disk.vmdk"
+
+
+def test_libvirt_box_disk_is_its_qcow2(tmp_path):
+    box = make_box(tmp_path / "a.box", [("./metadata.json", b'{"provider": "libvirt", "format": "qcow2"}'),
+                                        ("./Vagrantfile", b""), ("./box.img", QCOW2)], compress=False)
+    found = box_disk(box)
+    assert (found["provider"], found["member"], found["format"], found["in_place"]) == (
+        "libvirt", "box.img", "qcow2", True)
+    assert '"driver": "qcow2"' in disk.archive_disk_spec(box, found)
+    multi = make_box(tmp_path / "b.box", [("metadata.json", b'{"provider": "libvirt", "disks": [{"path": '
+                                                            b'"disk1.img", "format": "qcow2"}]}'),
+                                          ("disk1.img", QCOW2)])
+    assert box_disk(multi)["member"] == "disk1.img"
+
+
+@pytest.mark.parametrize("members, message", [
+    ([("metadata.json", b'{"provider": "vmware_desktop"}'), ("disk.vmdk", VMDK)],
+     "a Vagrant box for the provider 'vmware_desktop'; only virtualbox boxes"),
+    ([("metadata.json", b'{"provider": "hyperv"}'), ("Virtual Hard Disks/disk.vhdx", b"vhdxfile")],
+     "provider 'hyperv'"),
+    ([("metadata.json", b'{"provider": "libvirt", "format": "raw"}'), ("box.img", b"\0" * 512)],
+     "says its disk is raw; only a qcow2 libvirt box"),
+    ([("metadata.json", b'{"provider": "libvirt"}')], "metadata.json names the disk box.img, but the archive"),
+    ([("metadata.json", b'{"provider": "libvirt", "disks": [{"path": "../box.img"}]}'), ("box.img", QCOW2)],
+     "names the disk '../box.img', which is not a plain file name; refused"),
+    ([("metadata.json", b'{"provider": "virtualbox"}'), ("Vagrantfile", b"")],
+     "the box holds no disk: neither an .ovf descriptor nor a .vmdk"),
+    ([("metadata.json", b'{"provider": "virtualbox"}'), ("a.vmdk", VMDK), ("b.vmdk", VMDK)],
+     r"the box holds 2 disks \(a.vmdk, b.vmdk\) and no .ovf descriptor"),
+    ([("metadata.json", b'{"provider": "virtualbox"}'), ("box.ovf", BOX_OVF.format(href="box-disk001.vmdk",
+                                                                                   extra="").encode())],
+     "descriptor box.ovf names the disk box-disk001.vmdk, but the archive does not contain it"),
+    ([("metadata.json", b"{provider: virtualbox"), ("disk.vmdk", VMDK)], "metadata.json is not valid JSON"),
+    ([("metadata.json", b'{"provider": "virtualbox"}'), ("disk.vmdk", VMDK), ("./disk.vmdk", VMDK)],
+     "holds disk.vmdk twice; refused"),
+])
+def test_box_refusals(tmp_path, members, message):
+    for compress in (True, False):
+        with pytest.raises(disk.DiskError, match=message):
+            box_disk(make_box(tmp_path / ("a-%s.box" % compress), members, compress))
+
+
+@pytest.mark.parametrize("name", ["../evil", "./../../etc/cron.d/evil", "/etc/evil", "include/../../evil",
+                                  "..\\evil"])
+def test_box_member_climbing_out_is_refused_even_if_it_is_not_the_disk(tmp_path, name):
+    box = virtualbox_box(tmp_path / "a.box", extra=[(name, b"* * * * * root rm -rf /\n")])
+    with pytest.raises(disk.DiskError, match=r"the box member .* is not a plain file name; refused \(path "
+                                             r"traversal"):
+        box_disk(box)
+
+
+@pytest.mark.parametrize("kind, target, word", [
+    ("symlink", "/etc/shadow", "symbolic link"), ("hardlink", "box.ovf", "hard link"),
+    ("chr", "", "device"), ("fifo", "", "FIFO")])
+def test_box_member_that_is_a_link_or_device_is_refused(tmp_path, kind, target, word):
+    for name in ("./box-disk001.vmdk", "./notes"):  # as the disk, and as any other member
+        members = [("./metadata.json", b'{"provider": "virtualbox"}'), (name, (kind, target))]
+        if name == "./notes":
+            members.append(("./box-disk001.vmdk", VMDK))
+        with pytest.raises(disk.DiskError, match="is not a regular file but a %s; refused" % word):
+            box_disk(make_box(tmp_path / "a.box", members))
+
+
+def hashlib_bytes(count):
+    """Bytes gzip cannot shrink, so that cutting a gzipped box in half cuts into its data."""
+    out, seed = b"", b"x"
+    while len(out) < count:
+        seed = hashlib.sha256(seed).digest()
+        out += seed
+    return out[:count]
+
+
+def test_truncated_boxes_are_refused(tmp_path):
+    plain = virtualbox_box(tmp_path / "plain.box", compress=False)
+    gzipped = virtualbox_box(tmp_path / "gz.box", extra=[("./pad", hashlib_bytes(64 * 1024))])
+    in_disk = box_disk(plain)["offset"] + len(VMDK) // 2
+    gz_size = os.path.getsize(gzipped)
+    for path, keep, message in (
+            (plain, in_disk, "is truncated"),
+            (gzipped, gz_size // 2, "is truncated or damaged: reading it to the end failed"),
+            (gzipped, gz_size - 4, "is truncated or damaged"),  # only the gzip trailer's length is cut
+            (gzipped, 100, "cannot be decompressed")):
+        with open(path, "rb") as handle:
+            data = handle.read(keep)
+        cut = tmp_path / ("cut-%d.box" % keep)
+        cut.write_bytes(data)
+        with pytest.raises(disk.DiskError, match=message):
+            box_disk(cut)
+
+
+@pytest.mark.parametrize("head, message", [
+    (b"TXT", "not a qcow2 image"),
+    (b"QFI\xfb" + struct.pack(">IQ", 3, 1024) + b"\0" * 100,
+     "a qcow2 overlay on a backing file: a disk with a backing chain is refused"),
+    (b"QFI\xfb" + struct.pack(">IQ", 3, 0) + b"\0" * 56 + struct.pack(">Q", 4) + b"\0" * 40,
+     "keeps its data in an external file; refused"),
+])
+def test_box_qcow2_that_names_other_files_is_refused_before_qemu_opens_it(tmp_path, head, message):
+    box = make_box(tmp_path / "a.box", [("metadata.json", b'{"provider": "libvirt"}'), ("box.img", head)],
+                   compress=False)
+    with pytest.raises(disk.DiskError, match=message):
+        box_disk(box)
+
+
+def test_box_vmdk_text_descriptor_is_refused_before_anything_is_written(tmp_path):
+    descriptor = b'# Disk DescriptorFile\nversion=1\ncreateType="monolithicFlat"\nRW 2048 FLAT "/dev/sda" 0\n'
+    plain = virtualbox_box(tmp_path / "p.box", compress=False)
+    with tarfile.open(plain) as tar:
+        assert tar.getmember("./box-disk001.vmdk")
+    for compress in (True, False):
+        box = make_box(tmp_path / "a.box", [("metadata.json", b'{"provider": "virtualbox"}'),
+                                            ("box-disk001.vmdk", descriptor)], compress)
+        work = tmp_path / ("work-%s" % compress)
+        work.mkdir()
+        with pytest.raises(disk.DiskError, match="VMDK text descriptor, which refers to other files"):
+            found = box_disk(box)  # plain: refused here; gzipped: when streamed out, before the file is made
+            disk.extract_archive_disk(box, found, str(work))
+        assert os.listdir(str(work)) == []
+
+
+def test_gzip_without_tar_and_other_compressions_are_refused(tmp_path):
+    gz = tmp_path / "disk.raw.gz"
+    with gzip.open(str(gz), "wb") as handle:
+        handle.write(b"\0" * 4096)
+    with pytest.raises(disk.DiskError, match="gzip-compressed but holds no tar archive"):
+        disk.archive_compression(str(gz))
+    bz = tmp_path / "course.box"
+    bz.write_bytes(bz2.compress(b"\0" * 4096))
+    with pytest.raises(disk.DiskError, match="compressed with bzip2, which is not read here"):
+        disk.archive_compression(str(bz))
+    text = tmp_path / "notes.box"
+    text.write_text("not a box")
+    with pytest.raises(disk.DiskError, match="not a readable box"):
+        box_disk(text)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_extract_streams_exactly_the_disk_into_the_work_folder(tmp_path, compress):
+    box = virtualbox_box(tmp_path / "a.box", compress, extra=[("./after", b"later member")])
+    os.chmod(box, 0o444)
+    found = box_disk(box)
+    work = tmp_path / "work"
+    work.mkdir()
+    seen = []
+    path = disk.extract_archive_disk(box, found, str(work), lambda done, total: seen.append((done, total)))
+    assert os.path.dirname(path) == str(work) and os.listdir(str(work)) == ["archive-disk.vmdk"]
+    assert open(path, "rb").read() == VMDK
+    assert seen[-1] == (len(VMDK), len(VMDK))
 
 
 def test_parse_progress_reads_qemu_img_p_output():

@@ -1,16 +1,20 @@
-"""disk_image run in-process on small real files made by qemu-img (no Ansible controller involved).
+"""disk_image run in-process on small real files made by qemu-img and tarfile (no Ansible controller involved).
 
 (Named *_module so it does not clash with tests/integration/test_disk_image.py in one pytest session.)
 """
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
+import tempfile
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.coursevm.openstack.plugins.module_utils import disk
 from ansible_collections.coursevm.openstack.plugins.modules import disk_image
 
 pytestmark = pytest.mark.skipif(not shutil.which("qemu-img"), reason="qemu-img (qemu-utils) is not installed")
@@ -155,3 +159,110 @@ def test_progress_of_a_real_conversion_is_reported_and_the_file_removed(capsys, 
     assert len(percents) >= 2 and percents == sorted(percents) and percents[-1] == 100.0
     assert all(line.startswith("converting: ") for line in seen)
     assert not (tmp_path / "out.qcow2.progress").exists()
+
+
+def make_box(tmp_path, compress=True):
+    """A small real Vagrant box: a streamOptimized VMDK made from a raw disk with data in it, a box.ovf,
+    metadata.json and a Vagrantfile, tar'ed (and gzipped) with names starting './' as bsdtar writes them."""
+    raw = tmp_path / "disk.raw"
+    with open(raw, "wb") as handle:
+        for i in range(8):
+            handle.seek(i * 1024 ** 2)
+            handle.write(os.urandom(4096))
+        handle.truncate(8 * 1024 ** 2)
+    vmdk = tmp_path / "box-disk001.vmdk"
+    qemu_img("convert", "-O", "vmdk", "-o", "subformat=streamOptimized", str(raw), str(vmdk))
+    ovf = ('<?xml version="1.0"?><Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" '
+           'xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References>'
+           '<File ovf:href="box-disk001.vmdk" ovf:id="file1"/></References></Envelope>').encode()
+    box = tmp_path / ("course.box" if compress else "plain.box")
+    with tarfile.open(str(box), "w:gz" if compress else "w") as tar:
+        for name, data in (("./metadata.json", b'{"provider": "virtualbox"}'), ("./Vagrantfile", b"# box\n"),
+                           ("./box.ovf", ovf)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(str(vmdk), "./box-disk001.vmdk")
+    vmdk.unlink()
+    return box, raw
+
+
+def spy_mkdtemp(monkeypatch):
+    made = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    return made
+
+
+def test_gzipped_box_is_streamed_out_converted_and_cleaned_up(capsys, tmp_path, monkeypatch):
+    box, raw = make_box(tmp_path)
+    before = fingerprint(box)
+    made = spy_mkdtemp(monkeypatch)
+    seen = []
+    write = disk_image.Converter.write_progress
+
+    def record(self, text):
+        write(self, text)
+        seen.append(text)
+
+    monkeypatch.setattr(disk_image.Converter, "write_progress", record)
+    dest = tmp_path / "out" / "course.qcow2"
+    dest.parent.mkdir()
+    result = run_module(capsys, src=str(box), dest=str(dest))
+    assert result["changed"] is True, result
+    assert result["source"]["archive"] == {"type": "box", "member": "box-disk001.vmdk", "compression": "gzip",
+                                           "provider": "virtualbox"}
+    qemu_img("compare", "-f", "raw", "-F", "qcow2", str(raw), str(dest))
+    # The disk went to a work folder next to dest (never next to the box), which is gone.
+    assert len(made) == 1 and os.path.dirname(made[0]) == str(dest.parent) and not os.path.exists(made[0])
+    assert sorted(os.listdir(dest.parent)) == ["course.qcow2", "course.qcow2.json", "course.qcow2.sha256"]
+    assert seen[0].startswith("taking box-disk001.vmdk out of course.box: ") and seen[-1] == "converting: 100.0%"
+    assert fingerprint(box) == before
+    again = run_module(capsys, src=str(box), dest=str(dest))
+    assert again["changed"] is False and "is up to date" in again["reason"]
+    assert sorted(os.listdir(dest.parent)) == ["course.qcow2", "course.qcow2.json", "course.qcow2.sha256"]
+
+
+def test_plain_box_is_read_in_place_without_a_copy(capsys, tmp_path, monkeypatch):
+    box, raw = make_box(tmp_path, compress=False)
+    made = spy_mkdtemp(monkeypatch)
+    inspected = run_module(capsys, src=str(box))
+    assert inspected["changed"] is False and inspected["source"]["format"] == "vmdk"
+    assert inspected["source"]["virtual_size"] == 8 * 1024 ** 2 and made == []
+    result = run_module(capsys, src=str(box), dest=str(tmp_path / "plain.qcow2"))
+    assert result["changed"] is True and result["source"]["archive"]["compression"] == ""
+    qemu_img("compare", "-f", "raw", "-F", "qcow2", str(raw), str(tmp_path / "plain.qcow2"))
+
+
+def test_inspecting_a_gzipped_box_uses_a_temporary_folder_and_removes_it(capsys, tmp_path, monkeypatch):
+    box, unused = make_box(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    made = spy_mkdtemp(monkeypatch)
+    result = run_module(capsys, src=str(box))
+    assert result["rc"] == 0 and result["changed"] is False
+    assert result["source"]["virtual_size"] == 8 * 1024 ** 2
+    assert len(made) == 1 and os.path.dirname(made[0]) == str(scratch) and os.listdir(str(scratch)) == []
+
+
+def test_a_failed_conversion_of_a_box_leaves_nothing_behind(capsys, tmp_path, monkeypatch):
+    box, unused = make_box(tmp_path)
+    before = fingerprint(box)
+    made = spy_mkdtemp(monkeypatch)
+
+    def fail(self, *args):
+        assert os.listdir(made[0]) == ["archive-disk.vmdk"]  # the disk was streamed out before converting
+        raise disk.DiskError("qemu-img convert failed: no space left on device")
+
+    monkeypatch.setattr(disk_image.Converter, "qemu_convert", fail)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_module(capsys, src=str(box), dest=str(out / "course.qcow2"))
+    assert result["rc"] == 1 and "no space left" in result["msg"]
+    assert os.listdir(str(out)) == [] and fingerprint(box) == before
