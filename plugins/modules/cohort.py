@@ -183,7 +183,7 @@ public_addresses:
   type: int
 """
 
-import threading
+import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -300,7 +300,6 @@ class CohortModule(CourseVMCloudModule):
         if problems:
             self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
         self.widen_connection_pool(p["concurrency"])
-        self.lock = threading.Lock()
         if p["state"] == "present":
             return self.present(students)
         return self.absent([s["id"] for s in students])
@@ -434,10 +433,13 @@ class CohortModule(CourseVMCloudModule):
                             "actions": actions, "changed": bool(actions), "error": None}
             diff_before[sid] = state_of(have)
             diff_after[sid] = dict((k, "present") for k in ("keypair", "port", "server", "floating_ip"))
-            if actions:
+            status = str(have["server"].status).upper() if have["server"] else None
+            if actions or status == "BUILD":  # a server still building from an earlier run is waited for
                 work.append((s, names, have))
-            elif have["server"].status != "ACTIVE":
-                work.append((s, names, have))  # BUILD (or another state) from an earlier run: wait for it
+            elif status != "ACTIVE":
+                # SHUTOFF, PAUSED, ...: someone stopped it on purpose; say so, change nothing.
+                self.warn("Server %s is %s, not ACTIVE: it was left as it is. Start it (openstack server start "
+                          "%s) before configuring it." % (names["server"], status, names["server"]))
 
         if self.check_mode:
             for s, names, have in work:
@@ -515,7 +517,6 @@ class CohortModule(CourseVMCloudModule):
 
     @staticmethod
     def encode(text):
-        import base64
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
     def wait_active(self, waiting, results):

@@ -168,7 +168,8 @@ facts:
 """
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule, what_went_wrong
-from ansible_collections.coursevm.openstack.plugins.module_utils.names import BadName, check_course, classify
+from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
+    BadName, check_course, classify, network_names)
 from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import (
     describe_flavor, flavor_fits, flavors_that_fit, quota_shortfalls)
 
@@ -454,9 +455,10 @@ class PreflightModule(CourseVMCloudModule):
                 % (course, some(student_nets, 5)))
         if topology == "isolated" and course_net:
             problems.append(
-                "Course %s was provisioned in the shared topology (its network %s-net exists), so it cannot be "
+                "Course %s was provisioned in the shared topology (its network %s exists), so it cannot be "
                 "provisioned isolated. Keep cohort_topology: shared for this course, or tear the course down "
-                "first (teardown.yml -e teardown_whole_course=true) and provision it again." % (course, course))
+                "first (teardown.yml -e teardown_whole_course=true) and provision it again."
+                % (course, network_names(course)["network"]))
         if self.params["students"] is None:
             return course_net, None
         existing = set(o[1] for o in (classify(course, s.name, "server") for s in

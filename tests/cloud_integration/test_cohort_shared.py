@@ -122,6 +122,20 @@ def test_rerun_changes_nothing(provisioned, run, roster, conn):
     assert cohort_support.course_resources(conn, PREFIX) == before
 
 
+def test_a_rule_added_by_hand_to_the_course_group_is_removed(provisioned, run, roster, conn):
+    """Someone opens the group to its own members (students' VMs could then reach each other): the next run
+    puts the group back to exactly its rules."""
+    group = conn.network.find_security_group(PREFIX + "sg")
+    conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                                            remote_group_id=group.id)
+    status, out, errors = run("provision.yml", cohort_roster=roster)
+    assert status == 0, errors
+    assert cohort_support.changed_total(out) == 1
+    rules = conn.network.get_security_group(group.id).security_group_rules
+    assert all(r["remote_group_id"] is None for r in rules)
+    assert sorted(r["port_range_min"] for r in rules if r["direction"] == "ingress") == [22, 80]
+
+
 def test_check_mode_plans_each_student_and_creates_nothing(provisioned, ansible, keys, conn):
     before = cohort_support.course_resources(conn, PREFIX)
     students = [{"id": s} for s in STUDENTS] + [{"id": "s13"}]
