@@ -12,7 +12,7 @@ measured in this run:
     IP, server, wait for ACTIVE), with nothing else around it;
   - public addresses each cohort used, and resources left after every teardown.
 Courses are named bench1, benchn, benchloop and benchsdk; whatever a run leaves is removed first.
-Not part of CI (about 15 minutes); bench/README.md keeps the last table.
+Not part of CI (about 40 minutes); bench/README.md keeps the last table.
 """
 
 import argparse
