@@ -409,8 +409,8 @@ class CohortModule(CourseVMCloudModule):
             missing = sorted(set(missing))
             problems.append("the %s topology needs %s, which do not exist: make them first (role "
                             "coursevm.openstack.cloud_network, as playbooks/provision.yml does)"
-                            % (p["topology"], ", ".join(missing[:5]) + (" and %d more" % (len(missing) - 5)
-                                                                          if len(missing) > 5 else "")))
+                            % (p["topology"], ", ".join(missing[:5])
+                               + (" and %d more" % (len(missing) - 5) if len(missing) > 5 else "")))
         if problems:
             self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
         return image, flavors, external, placement
@@ -525,8 +525,8 @@ class CohortModule(CourseVMCloudModule):
         pending = dict((results[w[0]["id"]]["server_id"], w[0]["id"]) for w in waiting)
         deadline = time.monotonic() + self.params["timeout"]
         while pending:
-            seen = dict((s.id, s) for s in self.conn.compute.servers(details=True,
-                                                                    name="^%s-" % self.params["course"]))
+            listing = self.conn.compute.servers(details=True, name="^%s-" % self.params["course"])
+            seen = dict((s.id, s) for s in listing)
             for server_id, sid in list(pending.items()):
                 server = seen.get(server_id)
                 status = "DELETED" if server is None else str(server.status).upper()

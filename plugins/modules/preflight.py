@@ -360,16 +360,16 @@ class PreflightModule(CourseVMCloudModule):
         if image and flavor:
             problems.extend(size_problems(image, flavor, all_flavors))
         facts["external_network"] = self.find_external_network(problems)
-        facts["public_addresses"] = public_addresses(count, topology, course_network_exists)
+        addresses = public_addresses(count, topology, course_network_exists)
+        facts["public_addresses"] = addresses
         if facts["external_network"]:
             free = self.free_addresses(facts["external_network"]["id"])
             facts["free_public_addresses"] = free
-            if free is not None and free < facts["public_addresses"]:
+            if free is not None and free < addresses:
                 problems.append(
                     "The external network %s has %d free addresses, but %d students in the %s topology need %d "
                     "(a floating IP each%s). Ask the cloud admins for more public addresses, or provision fewer "
-                    "students%s." % (facts["external_network"]["name"], free, count, topology,
-                                     facts["public_addresses"],
+                    "students%s." % (facts["external_network"]["name"], free, count, topology, addresses,
                                      " and a router gateway each" if topology == "isolated" else
                                      "" if course_network_exists else " and the course router's gateway",
                                      " (the shared topology needs about half as many)"

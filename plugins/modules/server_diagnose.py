@@ -118,6 +118,7 @@ diagnosis:
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
 from ansible_collections.coursevm.openstack.plugins.module_utils.faults import explain_server_fault
 
+
 class ServerDiagnoseModule(CourseVMCloudModule):
     argument_spec = dict(
         server=dict(type="str", required=True),

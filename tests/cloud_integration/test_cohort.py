@@ -226,7 +226,7 @@ def test_server_in_error_is_explained_and_removed(provisioned, run, files, conn)
     assert any("No hypervisor has room for flavor m1.huge" in message for message in errors), errors
     left = course_resources(conn)
     assert PREFIX + "s9" not in left["servers"] + left["keypairs"]
-    assert not [p for p in conn.network.ports(name=PREFIX + "s9")]
+    assert not list(conn.network.ports(name=PREFIX + "s9"))
     # The others are untouched.
     assert conn.compute.find_server(PREFIX + "s1") is not None
 
