@@ -188,7 +188,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import (
-    CourseVMCloudModule, what_went_wrong)
+    CourseVMCloudModule, WaitTimeout, wait_until, what_went_wrong)
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud_init import authorized_keys, user_data
 from ansible_collections.coursevm.openstack.plugins.module_utils.faults import explain_server_fault
 from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
@@ -519,38 +519,47 @@ class CohortModule(CourseVMCloudModule):
     def encode(text):
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
-    def wait_active(self, waiting, results):
-        """Poll the course's servers with one list call per round until every waited-for server is ACTIVE or
-        ERROR, or the timeout runs out."""
-        pending = dict((results[w[0]["id"]]["server_id"], w[0]["id"]) for w in waiting)
+    def poll_servers(self, pending, settled, timed_out):
+        """One listing of the course's servers per round until ``settled(student, server or None)`` is true
+        for every pending server ({server id: student id}), or the timeout runs out (then ``timed_out(student)``
+        for each left)."""
         deadline = time.monotonic() + self.params["timeout"]
         while pending:
             listing = self.conn.compute.servers(details=True, name="^%s-" % self.params["course"])
             seen = dict((s.id, s) for s in listing)
             for server_id, sid in list(pending.items()):
-                server = seen.get(server_id)
-                status = "DELETED" if server is None else str(server.status).upper()
-                if status in ("ACTIVE", "ERROR", "DELETED"):
-                    results[sid]["status"] = "ERROR" if status == "DELETED" else status
-                    if status == "DELETED":
-                        results[sid]["error"] = {"kind": "deleted", "explanation": "the server %s was deleted "
-                                                 "while it was being built" % results[sid]["server"],
-                                                 "next_step": "Run again to make it."}
+                if settled(sid, seen.get(server_id)):
                     del pending[server_id]
-                else:
-                    results[sid]["status"] = status
             if not pending:
-                break
+                return
             if time.monotonic() >= deadline:
-                for sid in pending.values():
-                    results[sid]["error"] = {
-                        "kind": "timeout",
-                        "explanation": "server %s was still %s after %s s" % (
-                            results[sid]["server"], results[sid]["status"], self.params["timeout"]),
-                        "next_step": "Raise timeout, or ask the cloud admins why servers build slowly; a "
-                                     "re-run waits for it again."}
-                break
+                for sid in set(pending.values()):
+                    timed_out(sid)
+                return
             time.sleep(POLL_INTERVAL)
+
+    def wait_active(self, waiting, results):
+        """Every waited-for server ACTIVE or ERROR (a server deleted meanwhile is an error), or a timeout."""
+        def settled(sid, server):
+            status = "DELETED" if server is None else str(server.status).upper()
+            results[sid]["status"] = "ERROR" if status == "DELETED" else status
+            if status == "DELETED":
+                results[sid]["error"] = {"kind": "deleted",
+                                         "explanation": "the server %s was deleted while it was being built"
+                                                        % results[sid]["server"],
+                                         "next_step": "Run again to make it."}
+            return status in ("ACTIVE", "ERROR", "DELETED")
+
+        def timed_out(sid):
+            results[sid]["error"] = {
+                "kind": "timeout",
+                "explanation": "server %s was still %s after %s s" % (
+                    results[sid]["server"], results[sid]["status"], self.params["timeout"]),
+                "next_step": "Raise timeout, or ask the cloud admins why servers build slowly; a re-run waits for "
+                             "it again."}
+
+        self.poll_servers(dict((results[w[0]["id"]]["server_id"], w[0]["id"]) for w in waiting), settled,
+                          timed_out)
 
     def explain_and_remove(self, student, names, result, image):
         """A server in ERROR: the diagnosis, then the student's resources removed (remove_failed)."""
@@ -663,34 +672,19 @@ class CohortModule(CourseVMCloudModule):
 
     def wait_gone(self, fetch, name):
         try:
-            self.wait_until_gone(fetch)
-        except TimeoutError:
+            wait_until(fetch, lambda server: server is None, self.params["timeout"], POLL_INTERVAL)
+        except WaitTimeout:
             raise StudentFailed({"kind": "timeout", "explanation": "server %s was not deleted within %s s"
                                  % (name, self.params["timeout"]), "next_step": "Run again."})
 
-    def wait_until_gone(self, fetch):
-        deadline = time.monotonic() + self.params["timeout"]
-        while fetch() is not None:
-            if time.monotonic() >= deadline:
-                raise TimeoutError()
-            time.sleep(POLL_INTERVAL)
-
     def wait_servers_gone(self, pending, results):
-        """One list call per round until every deleted server is gone."""
-        deadline = time.monotonic() + self.params["timeout"]
-        while pending:
-            left = set(s.id for s in self.conn.compute.servers(name="^%s-" % self.params["course"]))
-            for server_id in [i for i in pending if i not in left]:
-                del pending[server_id]
-            if not pending:
-                return
-            if time.monotonic() >= deadline:
-                for sid in set(pending.values()):
-                    results[sid]["error"] = {"kind": "timeout", "explanation": "server %s was not deleted "
-                                             "within %s s" % (results[sid]["server"], self.params["timeout"]),
-                                             "next_step": "Run again; ask the cloud admins if it stays."}
-                return
-            time.sleep(POLL_INTERVAL)
+        """Every deleted server gone, or a timeout."""
+        def timed_out(sid):
+            results[sid]["error"] = {"kind": "timeout", "explanation": "server %s was not deleted within %s s"
+                                     % (results[sid]["server"], self.params["timeout"]),
+                                     "next_step": "Run again; ask the cloud admins if it stays."}
+
+        self.poll_servers(pending, lambda sid, server: server is None, timed_out)
 
     # ---- the answer
 
