@@ -39,8 +39,17 @@ options:
     description:
       - Keep only the newest O(keep) snapshots of this server (counting the new one) and delete the older
         ones. Only images with C(coursevm_snapshot_of=<server id>) and owned by the project are considered.
+      - With O(series), the newest O(keep) images of the series are kept instead, whichever server made them.
       - Unset keeps every snapshot.
     type: int
+  series:
+    description:
+      - A name for a series of snapshots made from different servers over time, for example a course's golden
+        images, each made from a new builder server. The snapshot carries the image property
+        C(coursevm_snapshot_series=<series>), and O(keep) counts the images of the series (owned by the
+        project) rather than the snapshots of this one server.
+    type: str
+    version_added: 0.3.0
   metadata:
     description: Extra image properties for the new snapshot.
     type: dict
@@ -100,6 +109,7 @@ import datetime
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
 
 SNAPSHOT_OF = "coursevm_snapshot_of"
+SERIES = "coursevm_snapshot_series"
 
 
 def default_name(server_name, now=None):
@@ -128,6 +138,7 @@ class ServerSnapshotModule(CourseVMCloudModule):
         name=dict(type="str"),
         keep=dict(type="int"),
         metadata=dict(type="dict", default={}),
+        series=dict(type="str"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -153,6 +164,8 @@ class ServerSnapshotModule(CourseVMCloudModule):
                                    % (server.name, server.status))
             metadata = dict((str(k), str(v)) for k, v in self.params["metadata"].items())
             metadata[SNAPSHOT_OF] = server.id
+            if self.params["series"]:
+                metadata[SERIES] = self.params["series"]
             image = self.conn.compute.create_server_image(server, name, metadata=metadata, wait=False)
         if self.params["wait"] and image.status != "active":
             image = self.wait_for_status(lambda: self.conn.image.find_image(image.id, ignore_missing=True),
@@ -177,12 +190,14 @@ class ServerSnapshotModule(CourseVMCloudModule):
         return None
 
     def rotate(self, server, keep, pending=0):
-        """Delete (or, in check mode, list) the snapshots of ``server`` beyond the ``keep`` newest."""
+        """Delete (or, in check mode, list) the snapshots of ``server`` (or of the series) beyond the ``keep``
+        newest."""
         if keep is None:
             return []
+        key, value = (SERIES, self.params["series"]) if self.params["series"] else (SNAPSHOT_OF, server.id)
         snapshots = [{"id": i.id, "name": i.name, "created_at": i.created_at}
                      for i in self.conn.image.images(owner=self.conn.current_project_id)
-                     if (i.properties or {}).get(SNAPSHOT_OF) == server.id]
+                     if (i.properties or {}).get(key) == value]
         # In check mode the new snapshot does not exist yet but would be the newest: keep one fewer.
         doomed = snapshots_to_delete(snapshots, keep - pending)
         if not self.check_mode:

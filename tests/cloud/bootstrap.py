@@ -1,7 +1,7 @@
 """Bootstrap of the local cloud, through the real APIs (openstacksdk). Run by cloud.py with the venv's Python.
 
     bootstrap.py identity  CLOUD_JSON   service users, catalog, the course project and its user
-    bootstrap.py resources CLOUD_JSON   external network, flavors, the cirros-like image
+    bootstrap.py resources CLOUD_JSON   external network, flavors, the cirros-like and course-vm images
     bootstrap.py ready     CLOUD_JSON   wait until nova-compute is up and its resources are in placement
 
 Every step looks before it creates, so a phase can be re-run.
@@ -100,13 +100,16 @@ def resources(cfg):
     for name, vcpus, ram, disk in FLAVORS:
         if conn.compute.find_flavor(name) is None:
             conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
-    image = conn.image.find_image("cirros-like")
-    if image is None:
-        image = conn.image.create_image(
-            name="cirros-like", filename=cfg["image_file"], disk_format="qcow2", container_format="bare",
-            visibility="public", wait=True, timeout=120)
-    if image.status != "active":
-        conn.image.wait_for_status(image, "active", wait=120)
+    # cirros-like: servers that are only fake (scale tests). course-vm: the course VM fresh from VirtualBox;
+    # its servers run on a real machine of tests/machines (plugins/coursevm_cloud/machine_link.py).
+    for name, properties in (("cirros-like", {}), ("course-vm", {"coursevm_machine": "base"})):
+        image = conn.image.find_image(name)
+        if image is None:
+            image = conn.image.create_image(
+                name=name, filename=cfg["image_file"], disk_format="qcow2", container_format="bare",
+                visibility="public", wait=True, timeout=120, **properties)
+        if image.status != "active":
+            conn.image.wait_for_status(image, "active", wait=120)
     log("resources done")
 
 

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,8 @@ DATA = HOME / "data"            # all live state: MariaDB datadir, keys, image s
 BASELINE = HOME / "baseline"    # DATA as it was right after the first bootstrap (fast restart path)
 DATADIR = DATA / "mysql"
 IMAGE_FILE = HOME / "images" / "cirros-like.qcow2"
+# Servers of images with the property coursevm_machine run on real machines (plugins/coursevm_cloud/machine_link.py).
+MACHINES = HERE.parent / "machines" / "machines.py"
 CLOUDS_YAML = HOME / "clouds.yaml"
 
 REQUIREMENTS = HERE / "requirements.txt"
@@ -79,9 +82,11 @@ CONFIG_DIR_ENV = {
     "glance": {"OS_GLANCE_CONFIG_DIR": str(ETC / "glance")},
     "placement": {"OS_PLACEMENT_CONFIG_DIR": str(ETC / "placement")},
     "neutron": {"OS_NEUTRON_CONFIG_DIR": str(ETC / "neutron"),
-                "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini"},
+                "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
+                "COURSEVM_MACHINES": str(MACHINES)},
     "nova": {"OS_NOVA_CONFIG_DIR": str(ETC / "nova"),
-             "COURSEVM_CLOUD_SNAPSHOT_IMAGE": str(IMAGE_FILE)},
+             "COURSEVM_CLOUD_SNAPSHOT_IMAGE": str(IMAGE_FILE),
+             "COURSEVM_MACHINES": str(MACHINES)},
 }
 SERVICES = ["keystone", "glance", "placement", "neutron", "nova"]  # start order; stop is reversed
 START_TIMEOUT = 120
@@ -724,7 +729,25 @@ def stop_all():
         t = time.monotonic()
         if stop_process(name, stop_signal(name)):
             stopped.append(f"{name} ({time.monotonic() - t:.1f}s)")
+    stop_server_machines()
     return stopped
+
+
+def stop_server_machines():
+    """The machines of the fake servers (vm-<uuid>) and their derived images go with the servers: after a
+    stop, the cloud comes back from its baseline without them."""
+    if not MACHINES.is_file() or os.geteuid() != 0:
+        return
+    listed = subprocess.run(["/usr/bin/python3", MACHINES, "list", "--json"], capture_output=True, text=True,
+                            check=False)
+    try:
+        targets = json.loads(listed.stdout or "[]")
+    except ValueError:
+        targets = []
+    for target in targets:
+        if re.fullmatch(r"vm-[0-9a-f-]{36}", target.get("instance", "")):
+            run(["/usr/bin/python3", MACHINES, "stop", target["instance"]], check=False, capture=True)
+    run(["/usr/bin/python3", MACHINES, "forget", "--unused"], check=False, capture=True)
 
 
 def check_ports_free():

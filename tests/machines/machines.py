@@ -9,8 +9,12 @@ and by the demo. Standard library only; Python 3.11+; must run as root.
     machines.py list [--json]        running targets
     machines.py info NAME [--json]   how to reach a running target
     machines.py ssh NAME [CMD...]    ssh into a target as the test user
-    machines.py answer NAME CIDR     the target also answers on every address of CIDR (a stand-in for the
-                                     floating IPs of the local cloud, whose fake hypervisor runs no VM)
+    machines.py answer NAME CIDR [--move]  the target also answers on every address of CIDR (the local
+                                     cloud's floating IPs); --move takes CIDR over from another target
+    machines.py unanswer CIDR        no target answers on CIDR any more
+    machines.py snapshot NAME IMAGE  keep a running target's changes as image IMAGE (derived-*), from which
+                                     `start NAME --image IMAGE` boots later targets (the local cloud's snapshots)
+    machines.py forget IMAGE | --unused  delete a derived image (refused while a target runs on it)
 
 See README.md next to this file for the layout and the reasons behind it.
 """
@@ -69,6 +73,9 @@ MASKED_UNITS = [
 ]
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,40}")
+# Images made by `snapshot` from a running target: its upper layer kept on top of the layers it ran on.
+DERIVED_RE = re.compile(r"derived-[a-z0-9-]{1,64}")
+HOSTNAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 CHROOT_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     "DEBIAN_FRONTEND": "noninteractive",
@@ -304,7 +311,11 @@ def host_mirror():
 
 
 def images_in_use():
-    return {st.get("image") for st in all_states()}
+    used = {st.get("image") for st in all_states()}
+    for d in derived_images():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            used.add(json.loads((d / "manifest.json").read_text())["base"])
+    return used
 
 
 def build(force):
@@ -489,6 +500,94 @@ def hosts_file(hostname):
             "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n")
 
 
+# --------------------------------------------------------------------------- derived images (snapshots)
+
+def check_derived_name(image):
+    if not DERIVED_RE.fullmatch(image or ""):
+        raise Fail(f"invalid derived image name {image!r}: use derived-[a-z0-9-]{{1,64}}")
+
+
+def image_layers(spec):
+    """The base image and the overlay's lower layers (top first) for SPEC: `base` (the current built image)
+    or the name of a derived image. Call with the images lock held."""
+    if spec in (None, "", "base"):
+        image = current_image()
+        return image, [image / "rootfs"]
+    check_derived_name(spec)
+    try:
+        manifest = json.loads((CACHE / spec / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise Fail(f"no derived image {spec} in {CACHE}")
+    layers = [Path(p) for p in manifest["layers"]]
+    for layer in layers:
+        if not layer.is_dir():
+            raise Fail(f"derived image {spec} needs {layer}, which is gone; make the snapshot again")
+    return Path(manifest["base"]), layers
+
+
+def derived_images():
+    return sorted(p for p in CACHE.glob("derived-*") if (p / "manifest.json").is_file())
+
+
+def snapshot(name, image):
+    """Keep what a running target changed (its overlay's upper layer) as derived image IMAGE, stacked on the
+    layers the target runs on, so later targets boot with everything it had on disk."""
+    require_root()
+    check_derived_name(image)
+    t0 = time.monotonic()
+    with flock(RUN_DIR / ".locks" / name):
+        st = running_state(name)
+        dest = CACHE / image
+        if dest.exists():
+            raise Fail(f"derived image {image} already exists")
+        tmp = CACHE / f".snap-{image}-{os.getpid()}"
+        safe_rmtree(tmp)
+        tmp.mkdir(parents=True)
+        try:
+            run(["sync"], capture=True)
+            # -a keeps owners, modes, xattrs (overlayfs' opaque-directory marks) and the whiteouts (0/0
+            # character devices) that hide the lower layers' deleted files.
+            run(["cp", "-a", str(Path(st["overlay"]) / "upper"), str(tmp / "upper")], capture=True)
+            lower = st.get("layers") or [str(Path(st["image"]) / "rootfs")]
+            write_file(tmp / "manifest.json", json.dumps({
+                "base": st["image"], "layers": [str(dest / "upper"), *lower], "from": name,
+                "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }, indent=2) + "\n")
+            with images_lock():
+                os.rename(tmp, dest)
+        except BaseException:
+            safe_rmtree(tmp)
+            raise
+    log(f"{name} kept as {image} in {time.monotonic() - t0:.1f}s")
+    print(dest)
+
+
+def forget(image):
+    """Delete a derived image unless a target runs on it or another derived image stands on it."""
+    require_root()
+    check_derived_name(image)
+    dest = CACHE / image
+    with images_lock():
+        if not dest.exists():
+            return False
+        upper = str(dest / "upper")
+        users = [st["name"] for st in all_states() if upper in st.get("layers", [])]
+        users += [d.name for d in derived_images()
+                  if d != dest and upper in json.loads((d / "manifest.json").read_text())["layers"]]
+        if users:
+            raise Fail(f"{image} is in use by {', '.join(users)}")
+        safe_rmtree(dest)
+    log(f"forgot {image}")
+    return True
+
+
+def forget_unused():
+    """Delete every derived image no target runs on (newest first, so chains go top down)."""
+    for d in reversed(derived_images()):
+        with contextlib.suppress(Fail):
+            forget(d.name)
+
+
 # --------------------------------------------------------------------------- targets
 
 def state_dir(name):
@@ -647,8 +746,8 @@ def setup_network(st):
     # Deliberately no default route: targets must not reach the internet.
 
 
-def mount_overlay(st, image):
-    lower = image / "rootfs"
+def mount_overlay(st, layers):
+    lower = ":".join(str(layer) for layer in layers)
     for base in (state_dir(st["name"]), FALLBACK_DIR / st["name"]):
         upper, work, merged = base / "upper", base / "work", base / "merged"
         for d in (upper, work, merged):
@@ -664,10 +763,10 @@ def mount_overlay(st, image):
     raise Fail("cannot mount overlayfs under /run or /var/tmp")
 
 
-def personalise(merged, name):
+def personalise(merged, hostname):
     # Written through the overlay, so only the upper layer changes.
-    write_file(merged / "etc/hostname", name + "\n")
-    write_file(merged / "etc/hosts", hosts_file(name))
+    write_file(merged / "etc/hostname", hostname + "\n")
+    write_file(merged / "etc/hosts", hosts_file(hostname))
 
 
 def launch(st):
@@ -730,14 +829,17 @@ def wait_for_ssh(st, timeout):
     return False
 
 
-def start(name, as_json):
+def start(name, as_json, image_spec="base", hostname=None):
     require_root()
     check_name(name)
+    hostname = hostname or name
+    if not HOSTNAME_RE.fullmatch(hostname):
+        raise Fail(f"invalid host name {hostname!r}: use [a-z0-9-], at most 63, not starting or ending with -")
     if not shutil.which("systemd-nspawn"):
         raise Fail("systemd-nspawn not found; apt-get install systemd-container")
     t0 = time.monotonic()
     with images_lock(shared=True):
-        current_image()  # fail early and clearly, before touching anything
+        image_layers(image_spec)  # fail early and clearly, before touching anything
     with flock(RUN_DIR / ".locks" / name):
         st = load_state(name)
         if st and is_running(st):
@@ -750,15 +852,16 @@ def start(name, as_json):
             teardown(name, st or {})
         try:
             with images_lock(shared=True), flock(RUN_DIR / ".alloc.lock"):
-                image = current_image()
+                image, layers = image_layers(image_spec)
                 n = allocate_index()
                 st = {"name": name, "index": n, "address": f"10.231.{n}.2",
                       "host_address": f"10.231.{n}.1", "netns": netns_name(name),
-                      "veth": f"cvmh{n}", "image": str(image), "pid": None, "pid_start": None}
-                save_state(st)  # records the index before the lock is released
+                      "veth": f"cvmh{n}", "image": str(image), "layers": [str(p) for p in layers],
+                      "image_spec": image_spec or "base", "pid": None, "pid_start": None}
+                save_state(st)  # records the index and the layers before the lock is released
                 setup_network(st)
-            merged = mount_overlay(st, image)
-            personalise(merged, name)
+            merged = mount_overlay(st, layers)
+            personalise(merged, hostname)
             launch(st)
             if not wait_for_ssh(st, START_TIMEOUT):
                 kept = RUN_DIR / f"{name}.failed-console.log"
@@ -882,11 +985,7 @@ def route_device(address):
     return (json.loads(out or "[{}]") or [{}])[0].get("dev")
 
 
-def answer(name, cidr):
-    """Make a running target answer on every address of CIDR, as if it held them all: an AnyIP `local` route
-    inside its namespace, and a host route sending the range into its veth. The local cloud's fake hypervisor
-    boots nothing, so this is how its floating IPs reach a real machine. Undone by `stop` (the veth goes)."""
-    require_root()
+def parse_answer_cidr(cidr):
     try:
         net = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as e:
@@ -896,9 +995,49 @@ def answer(name, cidr):
     for reserved in ("10.231.0.0/16", "127.0.0.0/8", "0.0.0.0/8", "224.0.0.0/4", "169.254.0.0/16"):
         if net.overlaps(ipaddress.IPv4Network(reserved)):
             raise Fail(f"answer: {cidr} overlaps {reserved}, which the host or the targets' links use")
+    return net
+
+
+def drop_answer(st, cidr):
+    """Undo one `answer` of a target (its routes and its record). Call with the target's lock held."""
+    run(["ip", "route", "del", cidr, "dev", st["veth"]], check=False, capture=True)
+    run(["ip", "-n", st["netns"], "route", "del", "local", cidr, "dev", "lo", "table", "local"],
+        check=False, capture=True)
+    st["answers"] = [a for a in st.get("answers", []) if a != cidr]
+    save_state(st)
+
+
+def unanswer(cidr, keep=None):
+    """No target (but KEEP) answers on CIDR any more. True when one did."""
+    require_root()
+    net = parse_answer_cidr(cidr)
+    dropped = False
+    for st in all_states():
+        if st["name"] == keep or net.with_prefixlen not in st.get("answers", []):
+            continue
+        with flock(RUN_DIR / ".locks" / st["name"]):
+            st = load_state(st["name"])
+            if st and net.with_prefixlen in st.get("answers", []):
+                drop_answer(st, net.with_prefixlen)
+                log(f"{st['name']} no longer answers on {net.with_prefixlen}")
+                dropped = True
+    return dropped
+
+
+def answer(name, cidr, move=False):
+    """Make a running target answer on every address of CIDR, as if it held them all: an AnyIP `local` route
+    inside its namespace, and a host route sending the range into its veth. The local cloud's fake hypervisor
+    boots no VM, so this is how its floating IPs reach a real machine (one /32 per floating IP). MOVE takes
+    the range over from another target that answers on it. Undone by `unanswer` or `stop` (the veth goes)."""
+    require_root()
+    net = parse_answer_cidr(cidr)
+    cidr = net.with_prefixlen
+    if move:
+        unanswer(cidr, keep=name)
     with flock(RUN_DIR / ".locks" / name):
         st = running_state(name)
-        if cidr in st.get("answers", []) and route_device(net[1]) == st["veth"]:
+        probes = [net[0]] if net.num_addresses == 1 else [net[1], net[-2]]
+        if cidr in st.get("answers", []) and route_device(probes[0]) == st["veth"]:
             return False
         # Refuse a range the host already reaches some other way than its default route (a local network,
         # another target's claim): the route below would take it over.
@@ -912,7 +1051,7 @@ def answer(name, cidr):
                 raise Fail(f"answer: the host already routes {dst} via {r.get('dev')}, which overlaps {cidr}")
         run(["ip", "-n", st["netns"], "route", "replace", "local", cidr, "dev", "lo"], capture=True)
         run(["ip", "route", "replace", cidr, "via", st["address"], "dev", st["veth"]], capture=True)
-        for probe in (net[1], net[-2]):
+        for probe in probes:
             if route_device(probe) != st["veth"]:
                 run(["ip", "route", "del", cidr, "dev", st["veth"]], check=False, capture=True)
                 raise Fail(f"answer: {probe} would not go to {name} ({st['veth']}); route removed again")
@@ -948,6 +1087,8 @@ def main(argv=None):
     p = sub.add_parser("start", help="boot a target and wait for sshd")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--image", default="base", help="base (the built image, default) or a derived image")
+    p.add_argument("--hostname", help="the target's host name (default: NAME)")
     p = sub.add_parser("stop", help="power a target off and remove it")
     p.add_argument("name", nargs="?")
     p.add_argument("--all", action="store_true")
@@ -959,6 +1100,15 @@ def main(argv=None):
     p = sub.add_parser("answer", help="the target also answers on every address of CIDR")
     p.add_argument("name")
     p.add_argument("cidr")
+    p.add_argument("--move", action="store_true", help="take CIDR over from the target answering on it")
+    p = sub.add_parser("unanswer", help="no target answers on CIDR any more")
+    p.add_argument("cidr")
+    p = sub.add_parser("snapshot", help="keep a running target's changes as a derived image")
+    p.add_argument("name")
+    p.add_argument("image", help="derived-[a-z0-9-]{1,64}")
+    p = sub.add_parser("forget", help="delete a derived image")
+    p.add_argument("image", nargs="?")
+    p.add_argument("--unused", action="store_true", help="every derived image no target runs on")
     p = sub.add_parser("ssh", help="ssh into a target")
     p.add_argument("name")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -968,7 +1118,7 @@ def main(argv=None):
         if args.cmd == "build":
             build(args.force)
         elif args.cmd == "start":
-            start(args.name, args.json)
+            start(args.name, args.json, args.image, args.hostname)
         elif args.cmd == "stop":
             if args.all == bool(args.name):
                 raise Fail("stop needs either NAME or --all")
@@ -978,7 +1128,15 @@ def main(argv=None):
         elif args.cmd == "info":
             emit(running_state(args.name), args.json)
         elif args.cmd == "answer":
-            answer(args.name, args.cidr)
+            answer(args.name, args.cidr, args.move)
+        elif args.cmd == "unanswer":
+            unanswer(args.cidr)
+        elif args.cmd == "snapshot":
+            snapshot(args.name, args.image)
+        elif args.cmd == "forget":
+            if args.unused == bool(args.image):
+                raise Fail("forget needs either IMAGE or --unused")
+            forget_unused() if args.unused else forget(args.image)
         elif args.cmd == "ssh":
             ssh(args.name, args.command)
     except Fail as e:

@@ -35,3 +35,53 @@ def test_answer_needs_a_running_machine(monkeypatch, tmp_path):
     monkeypatch.setattr(machines, "RUN_DIR", tmp_path)
     with pytest.raises(machines.Fail, match="is not running"):
         machines.answer("nobody-here", "172.24.4.0/24")
+
+
+def test_answer_takes_one_address(monkeypatch, tmp_path):
+    """A floating IP is answered as a /32: its only address is the probe, not net[1]/net[-2]."""
+    calls = []
+    monkeypatch.setattr(machines, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(machines, "running_state", lambda name: {"name": name, "veth": "cvmh9", "netns": "cvm-x",
+                                                                 "address": "10.231.9.2"})
+    monkeypatch.setattr(machines, "save_state", lambda st: None)
+    monkeypatch.setattr(machines, "route_device", lambda address: calls.append(str(address)) or "cvmh9")
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return type("P", (), {"stdout": "[]", "returncode": 0})()
+    monkeypatch.setattr(machines, "run", fake_run)
+    assert machines.answer("vm-x", "172.24.4.9/32") is True
+    assert "172.24.4.9" in calls
+    assert ["ip", "route", "replace", "172.24.4.9/32", "via", "10.231.9.2", "dev", "cvmh9"] in calls
+
+
+@pytest.mark.parametrize("image", ["base-image", "derived-", "derived-UPPER", "derived-a/b", "../derived-x"])
+def test_derived_image_names_are_checked(image):
+    with pytest.raises(machines.Fail, match="invalid derived image name"):
+        machines.check_derived_name(image)
+
+
+def test_a_derived_image_that_lost_a_layer_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(machines, "CACHE", tmp_path)
+    (tmp_path / "derived-a").mkdir()
+    (tmp_path / "derived-a" / "manifest.json").write_text(
+        '{"base": "%s", "layers": ["%s"]}' % (tmp_path / "image-x", tmp_path / "gone"))
+    with pytest.raises(machines.Fail, match="which is gone"):
+        machines.image_layers("derived-a")
+    with pytest.raises(machines.Fail, match="no derived image"):
+        machines.image_layers("derived-b")
+
+
+def test_forget_refuses_an_image_a_target_runs_on(monkeypatch, tmp_path):
+    monkeypatch.setattr(machines, "CACHE", tmp_path)
+    monkeypatch.setattr(machines, "RUN_DIR", tmp_path / "run")
+    (tmp_path / "derived-a").mkdir()
+    (tmp_path / "derived-a" / "manifest.json").write_text('{"base": "b", "layers": []}')
+    monkeypatch.setattr(machines, "all_states", lambda: [{"name": "vm-1",
+                                                          "layers": [str(tmp_path / "derived-a" / "upper")]}])
+    with pytest.raises(machines.Fail, match="in use by vm-1"):
+        machines.forget("derived-a")
+    assert (tmp_path / "derived-a").is_dir()
+    monkeypatch.setattr(machines, "all_states", lambda: [])
+    assert machines.forget("derived-a") is True
+    assert not (tmp_path / "derived-a").exists()

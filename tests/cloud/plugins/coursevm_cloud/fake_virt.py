@@ -11,6 +11,11 @@ Nova loads compute drivers only from under `nova.virt`, so `nova_allinone` regis
   uploads a small real qcow2 (Glance inspects uploaded data and refuses bytes that do not match the
   declared disk format), so the image becomes `active` like on a real cloud.
 - It is based on FakeDriverWithoutFakeNodes: one stable node whose identity survives restarts.
+- A server of an image with the property `coursevm_machine` gets a real machine (see machine_link): spawn
+  starts it (and routes the floating IPs the port already has), destroy stops it, and a snapshot keeps its
+  disk as a derived machine image that the snapshot image names, so servers booted from the snapshot start
+  with what the snapshotted machine had on disk. A machine that does not start fails the spawn as a real
+  hypervisor would (the server goes to ERROR with the machine's error as the fault).
 """
 
 import os
@@ -22,6 +27,8 @@ from nova.compute import task_states
 from nova import exception
 from nova.image import glance
 from nova.virt import fake
+
+from coursevm_cloud import machine_link
 
 SNAPSHOT_DATA_ENV = "COURSEVM_CLOUD_SNAPSHOT_IMAGE"
 
@@ -67,9 +74,61 @@ class CourseFakeDriver(fake.FakeDriverWithoutFakeNodes):
             seconds = float(fh.read().split()[0])
         return " %s up %d min,  load average: 0.00, 0.00, 0.00" % (time.strftime("%H:%M:%S"), seconds // 60)
 
+    def _machine_spec(self, context, instance):
+        """The machine image a server of this image runs on, or None for a purely fake server."""
+        if not machine_link.enabled():
+            return None
+        spec = (instance.system_metadata or {}).get("image_" + machine_link.PROPERTY)
+        if spec is None and instance.image_ref:
+            try:
+                spec = self._image_api.get(context, instance.image_ref).get("properties", {}).get(
+                    machine_link.PROPERTY)
+            except exception.NovaException:
+                spec = None
+        return spec or None
+
+    def spawn(self, context, instance, image_meta, injected_files, admin_password, allocations,
+              network_info=None, block_device_info=None, power_on=True, accel_info=None):
+        spec = self._machine_spec(context, instance)
+        if spec:
+            name = machine_link.machine_name(instance.uuid)
+            try:
+                machine_link.machines("start", name, "--image", spec, "--hostname", instance.hostname or name)
+            except (machine_link.MachineError, OSError) as err:
+                raise exception.InstanceDeployFailure(reason="the machine did not start: %s" % err)
+        super().spawn(context, instance, image_meta, injected_files, admin_password, allocations,
+                      network_info, block_device_info, power_on, accel_info)
+        if spec:
+            # Addresses associated with the port before the server existed (a cohort's ports get their
+            # floating IP first); later associations are routed by Neutron's callback.
+            for vif in network_info or []:
+                for fixed in vif.fixed_ips():
+                    for floating in fixed.get("floating_ips", []):
+                        try:
+                            machine_link.answer(instance.uuid, floating["address"])
+                        except (machine_link.MachineError, OSError) as err:
+                            machine_link.log_failure("routing %s" % floating["address"], err)
+
+    def destroy(self, context, instance, network_info, block_device_info=None, destroy_disks=True,
+                destroy_secrets=True):
+        super().destroy(context, instance, network_info, block_device_info, destroy_disks, destroy_secrets)
+        if machine_link.enabled() and machine_link.has_machine(instance.uuid):
+            try:
+                machine_link.machines("stop", machine_link.machine_name(instance.uuid))
+            except (machine_link.MachineError, OSError) as err:
+                machine_link.log_failure("stopping the machine of %s" % instance.uuid, err)
+
     def snapshot(self, context, instance, image_id, update_task_state):
         if instance.uuid not in self.instances:
             raise exception.InstanceNotRunning(instance_id=instance.uuid)
+        properties = {}
+        if machine_link.enabled() and machine_link.has_machine(instance.uuid):
+            derived = machine_link.derived_image_name(image_id)
+            try:
+                machine_link.machines("snapshot", machine_link.machine_name(instance.uuid), derived)
+            except (machine_link.MachineError, OSError) as err:
+                raise exception.InstanceNotRunning(instance_id="%s (%s)" % (instance.uuid, err))
+            properties[machine_link.PROPERTY] = derived
         snapshot = self._image_api.get(context, image_id)
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
@@ -84,6 +143,7 @@ class CourseFakeDriver(fake.FakeDriverWithoutFakeNodes):
                 "image_location": "snapshot",
                 "image_state": "available",
                 "owner_id": instance.project_id,
+                **properties,
             },
         }
         with open(_snapshot_data_path(), "rb") as data:
