@@ -72,7 +72,8 @@ class Bench:
 
     def playbook(self, name, course, *extra):
         cmd = [str(VENV / "ansible-playbook"), "-i", str(ROOT / "inventory" / "local"), str(ROOT / "playbooks" / name),
-               "-e", "cohort_course=" + course, "-e", "@" + str(self.folder / "keys.json")]
+               "-e", "cohort_course=" + course, "-e", "cohort_image=cirros-like",
+               "-e", "@" + str(self.folder / "keys.json")]
         for item in extra:
             cmd += ["-e", item]
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=ROOT, check=False)

@@ -82,8 +82,10 @@ def playbook_runner(env, folder, course, admin_key):
     admin_keys.write_text(json.dumps({"cohort_admin_public_keys": [admin_key]}))
 
     def play(name, **extra):
+        # cirros-like: purely fake servers (inventory/local's course-vm would start a real machine for each).
         cmd = ["ansible-playbook", "-i", str(ROOT / "inventory" / "local"), str(ROOT / "playbooks" / name),
-               "-e", "cohort_course=" + course, "-e", "@" + str(admin_keys), "-e", json.dumps(extra)]
+               "-e", "cohort_course=" + course, "-e", "cohort_image=cirros-like", "-e", "@" + str(admin_keys),
+               "-e", json.dumps(extra)]
         proc, out = run_json(cmd, env, timeout=1800, cwd=ROOT)
         errors = [result.get("msg", "") for play_ in out["plays"] for task in play_["tasks"]
                   for result in task["hosts"].values() if result.get("failed")]

@@ -14,7 +14,8 @@ and by the demo. Standard library only; Python 3.11+; must run as root.
     machines.py unanswer CIDR        no target answers on CIDR any more
     machines.py snapshot NAME IMAGE  keep a running target's changes as image IMAGE (derived-*), from which
                                      `start NAME --image IMAGE` boots later targets (the local cloud's snapshots)
-    machines.py forget IMAGE | --unused  delete a derived image (refused while a target runs on it)
+    machines.py forget IMAGE | --unused [--keep A,B]  delete a derived image (refused while a target runs on it)
+    machines.py key                  the path of the private key every target accepts (made by `build`)
 
 See README.md next to this file for the layout and the reasons behind it.
 """
@@ -581,11 +582,12 @@ def forget(image):
     return True
 
 
-def forget_unused():
-    """Delete every derived image no target runs on (newest first, so chains go top down)."""
+def forget_unused(keep=()):
+    """Delete every derived image no target runs on, but those in KEEP (newest first, so chains go top down)."""
     for d in reversed(derived_images()):
-        with contextlib.suppress(Fail):
-            forget(d.name)
+        if d.name not in keep:
+            with contextlib.suppress(Fail):
+                forget(d.name)
 
 
 # --------------------------------------------------------------------------- targets
@@ -1109,6 +1111,8 @@ def main(argv=None):
     p = sub.add_parser("forget", help="delete a derived image")
     p.add_argument("image", nargs="?")
     p.add_argument("--unused", action="store_true", help="every derived image no target runs on")
+    p.add_argument("--keep", default="", help="with --unused: comma-separated derived images to keep anyway")
+    sub.add_parser("key", help="the path of the private key every target accepts")
     p = sub.add_parser("ssh", help="ssh into a target")
     p.add_argument("name")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -1136,7 +1140,14 @@ def main(argv=None):
         elif args.cmd == "forget":
             if args.unused == bool(args.image):
                 raise Fail("forget needs either IMAGE or --unused")
-            forget_unused() if args.unused else forget(args.image)
+            if args.unused:
+                forget_unused(keep=set(filter(None, args.keep.split(","))))
+            else:
+                forget(args.image)
+        elif args.cmd == "key":
+            if not key_path().is_file():
+                raise Fail(f"no test key in {CACHE}; run `machines.py build` first")
+            print(key_path())
         elif args.cmd == "ssh":
             ssh(args.name, args.command)
     except Fail as e:

@@ -1,0 +1,192 @@
+"""The README's cohort command, as a person runs it: `./coursevm local --students 3` builds the course's golden image
+on the local OpenStack (one builder VM configured, sealed, snapshotted, removed) and deploys three students from it;
+each server runs on a machine of its own, reached through its own floating IP. Three URLs, three passwords: each
+password opens its own VM only, a kernel runs code on each through nginx, OpenRefine and nbdime answer behind each
+login, no two VMs share a secret, the VMs were personalised without installing anything, a re-run changes nothing
+and keeps the passwords, and `./coursevm local-stop` leaves the cloud empty (golden image included).
+Needs root (test machines and the local cloud). The tests run in file order: the last one stops."""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUD = ["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py")]
+MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
+STUDENTS = ["student1", "student2", "student3"]
+# Per-VM secrets (what vm_identity checks), read on each VM as root: two VMs of one image must never share one.
+SECRETS = {
+    "machine_id": "/etc/machine-id",
+    "ssh_ed25519": "/etc/ssh/ssh_host_ed25519_key",
+    "ssh_rsa": "/etc/ssh/ssh_host_rsa_key",
+    "jupyter_cookie": "/run/jupyter/jupyter_cookie_secret",
+}
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
+
+
+def run_job(*args, timeout=3000):
+    return subprocess.run([str(ROOT / "coursevm"), *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def printed(job):
+    """{student: (url, password)} from the command's output."""
+    found = dict((m.group(1), (m.group(2), m.group(3))) for m in
+                 re.finditer(r"^\s+(student\d+)\s+URL:\s+(\S+)\s+Password:\s+(\S+)$", job.stdout, re.M))
+    assert sorted(found) == STUDENTS, job.stdout[-3000:] + job.stderr[-3000:]
+    return found
+
+
+@pytest.fixture(scope="module")
+def cohort_job():
+    run = run_job("local", "--students", "3")
+    try:
+        yield run
+    finally:
+        run_job("local-stop", timeout=900)
+
+
+@pytest.fixture(scope="module")
+def conn(cohort_job):
+    import openstack
+
+    status = subprocess.run([*CLOUD, "status", "--json"], capture_output=True, text=True, check=False)
+    os.environ["OS_CLIENT_CONFIG_FILE"] = json.loads(status.stdout)["clouds_yaml"]
+    return openstack.connect(cloud="coursevm-local")
+
+
+@pytest.fixture(scope="module")
+def vms(cohort_job):
+    """{student: {secret: sha256}} read over ssh through each floating IP, as the course team's account."""
+    key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
+    found = {}
+    for student, (url, _password) in printed(cohort_job).items():
+        script = "; ".join("sudo sha256sum %s 2>/dev/null || echo missing %s" % (p, p) for p in SECRETS.values())
+        out = subprocess.run(
+            ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+             "vagrant@" + urlparse(url).hostname, script + "; stat -c %Y /var/log/dpkg.log; hostname"],
+            capture_output=True, text=True, timeout=120, check=True).stdout.split("\n")
+        sums = dict((line.split()[1], line.split()[0]) for line in out if re.match(r"^[0-9a-f]{64}\s", line))
+        found[student] = {"secrets": dict((name, sums.get(path)) for name, path in SECRETS.items()),
+                          "dpkg_log_mtime": int(out[-3]), "hostname": out[-2]}
+    return found
+
+
+def test_three_urls_on_three_floating_ips_with_three_passwords(cohort_job):
+    assert cohort_job.returncode == 0, cohort_job.stdout[-4000:] + cohort_job.stderr[-3000:]
+    vms = printed(cohort_job)
+    hosts = [urlparse(url).hostname for url, _ in vms.values()]
+    assert len(set(hosts)) == 3 and all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", h) for h in hosts)
+    passwords = [password for _, password in vms.values()]
+    assert len(set(passwords)) == 3 and min(map(len, passwords)) >= 12
+
+
+def test_each_password_opens_its_own_vm_only_and_runs_code(cohort_job):
+    from jupyter_login import login, run_code  # tests/support
+
+    vms = printed(cohort_job)
+    for student, (url, password) in vms.items():
+        for other, (_other_url, other_password) in vms.items():
+            outcome = login(url, other_password)
+            assert outcome["login_ok"] is (other == student), (student, other, outcome["login_status"])
+        session = login(url, password)["_session"]
+        assert run_code(url, session, "6*7") == "42", student
+
+
+def test_openrefine_and_nbdime_answer_behind_each_login(cohort_job):
+    from jupyter_login import login
+
+    for student, (url, password) in printed(cohort_job).items():
+        browser = login(url, password)["_session"][0]
+        for path, marker in (("proxy/3334/", b"OpenRefine"), ("proxy/8899/", b"<title>nbdime")):
+            with browser.open(url + path, timeout=60) as resp:
+                assert resp.status == 200 and marker in resp.read(), (student, path)
+
+
+def test_the_vms_come_from_the_golden_image(cohort_job, conn):
+    images = set()
+    for student in STUDENTS:
+        server = conn.compute.find_server("local-" + student, ignore_missing=False)
+        assert server.status == "ACTIVE"
+        images.add(server.image.id)
+    assert len(images) == 1
+    image = conn.image.get_image(images.pop())
+    props = image.properties
+    assert props["coursevm_golden_image"] == "true"
+    assert props["coursevm_course"] == "local" and props["coursevm_snapshot_series"] == "local-golden"
+    assert props["coursevm_source_image"] == "course-vm"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", props["coursevm_collection_version"])
+    for label in ("coursevm_deb_nginx", "coursevm_deb_openrefine", "coursevm_pip_jupyter_server",
+                  "coursevm_pip_jupyter_server_proxy", "coursevm_pip_nbdime"):
+        assert re.match(r"\d", props[label]), label
+    for name in ("ssh_ed25519", "machine_id"):
+        assert re.fullmatch(r"[0-9a-f]{64}", props["coursevm_builder_" + name]), name
+    # The builder is gone: nothing of it is left in the cloud.
+    assert conn.compute.find_server("local-golden-builder") is None
+    assert [p for p in conn.network.ports() if (p.name or "").startswith("local-golden-builder")] == []
+
+
+def test_no_two_vms_share_a_secret_nor_one_with_the_builder(vms, conn):
+    server = conn.compute.find_server("local-student1", ignore_missing=False)
+    props = conn.image.get_image(server.image.id).properties
+    for name in SECRETS:
+        values = [vm["secrets"][name] for vm in vms.values()]
+        assert None not in values, (name, values)
+        assert len(set(values)) == 3, name
+        builder = props.get("coursevm_builder_" + name)
+        assert builder and builder not in values, name
+    # Three machines, each with the server's own host name.
+    assert sorted(vm["hostname"] for vm in vms.values()) == ["local-" + s for s in STUDENTS]
+
+
+def test_personalising_installed_nothing(cohort_job, vms, conn):
+    """dpkg's log was last written by the builder, before any student's server existed."""
+    for student, vm in vms.items():
+        server = conn.compute.find_server("local-" + student, ignore_missing=False)
+        created = subprocess.run(["date", "-d", server.created_at, "+%s"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        assert vm["dpkg_log_mtime"] < int(created), student
+
+
+def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
+    again = run_job("local", "--students", "3")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert printed(again) == printed(cohort_job)
+    for student in STUDENTS:
+        recap = re.search(r"^local-%s\s+: ok=\d+\s+changed=(\d+)" % student, again.stdout, re.M)
+        assert recap and recap.group(1) == "0", again.stdout[-3000:]
+    assert re.search(r"^localhost\s+: ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-3000:]
+
+
+def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
+    hosts = [urlparse(url).hostname for url, _ in printed(cohort_job).values()]
+    golden = {s.image.id for s in conn.compute.servers() if s.name.startswith("local-")}
+    stop = run_job("local-stop", timeout=900)
+    assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
+    project = conn.current_project_id
+    left = [s.name for s in conn.compute.servers() if s.name.startswith("local-")]
+    left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith("local-")]
+    left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith("local-")]
+    left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith("local-")]
+    left += [k.name for k in conn.compute.keypairs() if k.name.startswith("local-")]
+    left += [p.name for p in conn.network.ports(project_id=project) if (p.name or "").startswith("local-")]
+    left += [ip.floating_ip_address for ip in conn.network.ips(project_id=project) if ip.floating_ip_address in hosts]
+    left += [i.name for i in conn.image.images(owner=project)
+             if (i.properties or {}).get("coursevm_snapshot_series") == "local-golden"]
+    assert left == []
+    # The machines, their routes and the golden image's disk are gone.
+    listed = json.loads(subprocess.run([*MACHINES, "list", "--json"], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert not [m for m in listed if m["answers"] and set(a.split("/")[0] for a in m["answers"]) & set(hosts)]
+    for host in hosts:
+        route = subprocess.run(["ip", "-j", "route", "get", host], capture_output=True, text=True, check=True)
+        assert not json.loads(route.stdout)[0].get("dev", "").startswith("cvmh")
+    cache = Path(os.environ.get("COURSEVM_MACHINES_CACHE", "/var/cache/coursevm/machines"))
+    assert [i for i in golden if (cache / ("derived-" + i)).exists()] == []
