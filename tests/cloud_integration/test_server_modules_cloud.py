@@ -110,6 +110,30 @@ def test_snapshot_becomes_an_active_image_once_and_rotation_keeps_the_newest(ans
     assert snapshots_of(conn, source_server) == [PREFIX + "snap-3"]
 
 
+def test_a_series_rotates_snapshots_of_different_servers(ansible, conn, source_server):
+    """A course's golden images: each made from a new builder server, rotated together by their series."""
+    other = boot(conn, PREFIX + "snapsrc2", "m1.tiny")
+    series = PREFIX + "golden"
+    try:
+        made = []
+        for server, name in ((source_server, "g-1"), (other, "g-2"), (source_server, "g-3")):
+            result = ansible("server_snapshot", {"cloud": CLOUD, "server": server.name, "name": PREFIX + name,
+                                                 "series": series, "keep": 2})
+            assert not result.get("failed"), result.get("msg")
+            made.append(result)
+        assert made[2]["image"]["properties"]["coursevm_snapshot_series"] == series
+        assert [d["name"] for d in made[2]["deleted"]] == [PREFIX + "g-1"]
+        left = sorted(i.name for i in conn.image.images(owner=conn.current_project_id)
+                      if (i.properties or {}).get("coursevm_snapshot_series") == series)
+        assert left == [PREFIX + "g-2", PREFIX + "g-3"]
+    finally:
+        for image in list(conn.image.images(owner=conn.current_project_id)):
+            if (image.properties or {}).get("coursevm_snapshot_series") == series:
+                conn.image.delete_image(image, ignore_missing=True)
+        conn.compute.delete_server(other, ignore_missing=True)
+        conn.compute.wait_for_delete(other, wait=120)
+
+
 def test_snapshot_name_taken_by_another_image_is_refused(ansible, source_server, test_image):
     result = ansible("server_snapshot", {"cloud": CLOUD, "server": source_server.name, "name": test_image.name})
     assert result["failed"] is True

@@ -66,7 +66,7 @@ def vms(cohort_job):
     """{student: {secret: sha256}} read over ssh through each floating IP, as the course team's account."""
     key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
     found = {}
-    for student, (url, _password) in printed(cohort_job).items():
+    for student, (url, unused) in printed(cohort_job).items():
         script = "; ".join("sudo sha256sum %s 2>/dev/null || echo missing %s" % (p, p) for p in SECRETS.values())
         out = subprocess.run(
             ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
@@ -82,9 +82,9 @@ def vms(cohort_job):
 def test_three_urls_on_three_floating_ips_with_three_passwords(cohort_job):
     assert cohort_job.returncode == 0, cohort_job.stdout[-4000:] + cohort_job.stderr[-3000:]
     vms = printed(cohort_job)
-    hosts = [urlparse(url).hostname for url, _ in vms.values()]
+    hosts = [urlparse(pair[0]).hostname for pair in vms.values()]
     assert len(set(hosts)) == 3 and all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", h) for h in hosts)
-    passwords = [password for _, password in vms.values()]
+    passwords = [pair[1] for pair in vms.values()]
     assert len(set(passwords)) == 3 and min(map(len, passwords)) >= 12
 
 
@@ -93,7 +93,8 @@ def test_each_password_opens_its_own_vm_only_and_runs_code(cohort_job):
 
     vms = printed(cohort_job)
     for student, (url, password) in vms.items():
-        for other, (_other_url, other_password) in vms.items():
+        for other, other_pair in vms.items():
+            other_password = other_pair[1]
             outcome = login(url, other_password)
             assert outcome["login_ok"] is (other == student), (student, other, outcome["login_status"])
         session = login(url, password)["_session"]
@@ -166,7 +167,7 @@ def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
 
 
 def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
-    hosts = [urlparse(url).hostname for url, _ in printed(cohort_job).values()]
+    hosts = [urlparse(pair[0]).hostname for pair in printed(cohort_job).values()]
     golden = {s.image.id for s in conn.compute.servers() if s.name.startswith("local-")}
     stop = run_job("local-stop", timeout=900)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
