@@ -1,4 +1,5 @@
-"""The README's cohort command, as a person runs it: `./coursevm local --students 3` builds the course's golden image
+"""The README's cohort command, as a person runs it: `./coursevm local --students 3` (here for course `cohort`,
+COURSEVM_LOCAL_COURSE, so it runs beside test_local_job.py) builds the course's golden image
 on the local OpenStack (one builder VM configured, sealed, snapshotted, removed) and deploys three students from it;
 each server runs on a machine of its own, reached through its own floating IP. Three URLs, three passwords: each
 password opens its own VM only, a kernel runs code on each through nginx, OpenRefine and nbdime answer behind each
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py")]
 MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
 STUDENTS = ["student1", "student2", "student3"]
+# Its own course, so that tests/run.sh runs it beside test_local_job.py (course `local`) on the same cloud.
+COURSE = "cohort"
 # Per-VM secrets (what vm_identity checks), read on each VM as root: two VMs of one image must never share one.
 SECRETS = {
     "machine_id": "/etc/machine-id",
@@ -32,7 +35,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need ro
 
 def run_job(*args, timeout=3000):
     return subprocess.run([str(ROOT / "coursevm"), *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+                          check=False, env=dict(os.environ, COURSEVM_LOCAL_COURSE=COURSE))
 
 
 def printed(job):
@@ -114,14 +117,14 @@ def test_openrefine_and_nbdime_answer_behind_each_login(cohort_job):
 def test_the_vms_come_from_the_golden_image(cohort_job, conn):
     images = set()
     for student in STUDENTS:
-        server = conn.compute.find_server("local-" + student, ignore_missing=False)
+        server = conn.compute.find_server(COURSE + "-" + student, ignore_missing=False)
         assert server.status == "ACTIVE"
         images.add(server.image.id)
     assert len(images) == 1
     image = conn.image.get_image(images.pop())
     props = image.properties
     assert props["coursevm_golden_image"] == "true"
-    assert props["coursevm_course"] == "local" and props["coursevm_snapshot_series"] == "local-golden"
+    assert props["coursevm_course"] == COURSE and props["coursevm_snapshot_series"] == COURSE + "-golden"
     assert props["coursevm_source_image"] == "course-vm"
     assert re.fullmatch(r"\d+\.\d+\.\d+", props["coursevm_collection_version"])
     for label in ("coursevm_deb_nginx", "coursevm_deb_openrefine", "coursevm_pip_jupyter_server",
@@ -130,12 +133,12 @@ def test_the_vms_come_from_the_golden_image(cohort_job, conn):
     for name in ("ssh_ed25519", "machine_id"):
         assert re.fullmatch(r"[0-9a-f]{64}", props["coursevm_builder_" + name]), name
     # The builder is gone: nothing of it is left in the cloud.
-    assert conn.compute.find_server("local-golden-builder") is None
-    assert [p for p in conn.network.ports() if (p.name or "").startswith("local-golden-builder")] == []
+    assert conn.compute.find_server(COURSE + "-golden-builder") is None
+    assert [p for p in conn.network.ports() if (p.name or "").startswith(COURSE + "-golden-builder")] == []
 
 
 def test_no_two_vms_share_a_secret_nor_one_with_the_builder(vms, conn):
-    server = conn.compute.find_server("local-student1", ignore_missing=False)
+    server = conn.compute.find_server(COURSE + "-student1", ignore_missing=False)
     props = conn.image.get_image(server.image.id).properties
     for name in SECRETS:
         values = [vm["secrets"][name] for vm in vms.values()]
@@ -144,13 +147,13 @@ def test_no_two_vms_share_a_secret_nor_one_with_the_builder(vms, conn):
         builder = props.get("coursevm_builder_" + name)
         assert builder and builder not in values, name
     # Three machines, each with the server's own host name.
-    assert sorted(vm["hostname"] for vm in vms.values()) == ["local-" + s for s in STUDENTS]
+    assert sorted(vm["hostname"] for vm in vms.values()) == [COURSE + "-" + s for s in STUDENTS]
 
 
 def test_personalising_installed_nothing(cohort_job, vms, conn):
     """dpkg's log was last written by the builder, before any student's server existed."""
     for student, vm in vms.items():
-        server = conn.compute.find_server("local-" + student, ignore_missing=False)
+        server = conn.compute.find_server(COURSE + "-" + student, ignore_missing=False)
         created = subprocess.run(["date", "-d", server.created_at, "+%s"], capture_output=True, text=True,
                                  check=True).stdout.strip()
         assert vm["dpkg_log_mtime"] < int(created), student
@@ -161,26 +164,27 @@ def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert printed(again) == printed(cohort_job)
     for student in STUDENTS:
-        recap = re.search(r"^local-%s\s+: ok=\d+\s+changed=(\d+)" % student, again.stdout, re.M)
+        recap = re.search(r"^%s-%s\s+: ok=\d+\s+changed=(\d+)" % (COURSE, student), again.stdout, re.M)
         assert recap and recap.group(1) == "0", again.stdout[-3000:]
     assert re.search(r"^localhost\s+: ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-3000:]
 
 
 def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     hosts = [urlparse(pair[0]).hostname for pair in printed(cohort_job).values()]
-    golden = {s.image.id for s in conn.compute.servers() if s.name.startswith("local-")}
+    golden = {s.image.id for s in conn.compute.servers() if s.name.startswith(COURSE + "-")}
     stop = run_job("local-stop", timeout=900)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
     project = conn.current_project_id
-    left = [s.name for s in conn.compute.servers() if s.name.startswith("local-")]
-    left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith("local-")]
-    left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith("local-")]
-    left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith("local-")]
-    left += [k.name for k in conn.compute.keypairs() if k.name.startswith("local-")]
-    left += [p.name for p in conn.network.ports(project_id=project) if (p.name or "").startswith("local-")]
+    prefix = COURSE + "-"
+    left = [s.name for s in conn.compute.servers() if s.name.startswith(prefix)]
+    left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith(prefix)]
+    left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith(prefix)]
+    left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith(prefix)]
+    left += [k.name for k in conn.compute.keypairs() if k.name.startswith(prefix)]
+    left += [p.name for p in conn.network.ports(project_id=project) if (p.name or "").startswith(prefix)]
     left += [ip.floating_ip_address for ip in conn.network.ips(project_id=project) if ip.floating_ip_address in hosts]
     left += [i.name for i in conn.image.images(owner=project)
-             if (i.properties or {}).get("coursevm_snapshot_series") == "local-golden"]
+             if (i.properties or {}).get("coursevm_snapshot_series") == COURSE + "-golden"]
     assert left == []
     # The machines, their routes and the golden image's disk are gone.
     listed = json.loads(subprocess.run([*MACHINES, "list", "--json"], capture_output=True, text=True,

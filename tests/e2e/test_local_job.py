@@ -1,5 +1,5 @@
 """The README's first command, as a person runs it: `./coursevm local` provisions a student on the local OpenStack
-(tests/cloud) and configures the machine standing in for the server, then prints a URL and a password; a real
+(tests/cloud) and configures the server, a test machine of its own, then prints a URL and a password; a real
 Chromium logs in with them, opens a new notebook and runs a cell. The URL is the server's floating IP; running
 the command again changes nothing; `./coursevm local-stop` leaves nothing behind in the cloud.
 Needs root (test machines and the local cloud) and Chromium. The tests run in file order: the last one stops."""
