@@ -11,18 +11,23 @@ HERE = Path(__file__).resolve().parents[2] / "cloud" / "cloud.py"
 spec = importlib.util.spec_from_file_location("coursevm_cloud_cli", HERE)
 cloud = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cloud)
+# cloud.py keeps the commands (kill and restart run there, so what they call is patched on cloud); the state
+# locations live in cloudlib/common.py and the process-group helpers in cloudlib/processes.py (importable once
+# cloud.py is loaded: it puts its folder on sys.path).
+common = importlib.import_module("cloudlib.common")
+processes = importlib.import_module("cloudlib.processes")
 
 
 @pytest.fixture
 def calls(monkeypatch, tmp_path):
     """Records what kill/restart would do to processes; nothing real is signalled or started."""
     made = []
-    monkeypatch.setattr(cloud, "HOME", tmp_path)
-    monkeypatch.setattr(cloud, "RUN", tmp_path / "run")
+    monkeypatch.setattr(common, "HOME", tmp_path)
+    monkeypatch.setattr(common, "RUN", tmp_path / "run")
     monkeypatch.setattr(cloud, "locked", contextlib.nullcontext)
     monkeypatch.setattr(cloud.os, "geteuid", lambda: 0)
     monkeypatch.setattr(cloud.os, "killpg", lambda pid, sig: made.append(("killpg", pid, sig)))
-    monkeypatch.setattr(cloud, "group_pids", lambda pgid: [])
+    monkeypatch.setattr(processes, "group_pids", lambda pgid: [])
     monkeypatch.setattr(cloud, "port_listener", lambda port: None)
     monkeypatch.setattr(cloud, "stop_process", lambda name, sig: made.append(("stop", name, sig)) or True)
     monkeypatch.setattr(cloud, "start_service", lambda name: made.append(("start", name)))
