@@ -17,7 +17,6 @@ from urllib.parse import urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLOUD = ["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py")]
 MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
 STUDENTS = ["student1", "student2", "student3"]
 # Its own course, so that tests/run.sh runs it beside test_local_job.py (course `local`) on the same cloud.
@@ -56,12 +55,8 @@ def cohort_job():
 
 
 @pytest.fixture(scope="module")
-def conn(cohort_job):
-    import openstack
-
-    status = subprocess.run([*CLOUD, "status", "--json"], capture_output=True, text=True, check=False)
-    os.environ["OS_CLIENT_CONFIG_FILE"] = json.loads(status.stdout)["clouds_yaml"]
-    return openstack.connect(cloud="coursevm-local")
+def conn(cohort_job, local_cloud):  # after the job, which starts the cloud
+    return local_cloud()
 
 
 @pytest.fixture(scope="module")

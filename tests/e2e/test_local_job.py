@@ -16,7 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "output" / "screenshots"
-CLOUD = ["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py")]
 SERVER = "local-student1"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
@@ -44,12 +43,8 @@ def local_job():
 
 
 @pytest.fixture(scope="module")
-def conn(local_job):
-    import openstack
-
-    status = subprocess.run([*CLOUD, "status", "--json"], capture_output=True, text=True, check=False)
-    os.environ["OS_CLIENT_CONFIG_FILE"] = json.loads(status.stdout)["clouds_yaml"]
-    return openstack.connect(cloud="coursevm-local")
+def conn(local_job, local_cloud):  # after the job, which starts the cloud
+    return local_cloud()
 
 
 def test_local_job_prints_url_and_password(local_job):
