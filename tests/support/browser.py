@@ -83,9 +83,19 @@ def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb"
             status = _xsrf_fetch(driver, "PUT", base_url + "api/contents/" + notebook, json.dumps(empty))
             assert status in (200, 201), "creating the notebook through the page failed: %s" % status
             driver.get(base_url + "notebooks/" + notebook)
-            # Wait for the kernel before typing, so Shift+Enter is not lost while it starts.
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                       or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') and contains(., 'Idle')]"))
+            # Wait for the kernel before typing, so Shift+Enter is not lost while it starts. A page whose theme
+            # stylesheet did not arrive (a request lost on a loaded machine) shows an error dialog instead and
+            # renders no kernel status: reload it as a user would, twice at most.
+            for reload in range(3):
+                found = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
+                                   or d.find_elements(By.CSS_SELECTOR,
+                                                      ".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                                   or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') "
+                                                                "and contains(., 'Idle')]"))
+                if "jp-Dialog" not in (found[0].get_attribute("class") or "").split() or reload == 2:
+                    break
+                driver.refresh()
+            assert not driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), "the notebook page kept showing a dialog"
             _type_and_run(wait, "1+1")
             deadline = time.monotonic() + timeout
             text = ""
