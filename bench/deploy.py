@@ -27,6 +27,7 @@ VENV = ROOT / ".venv" / "bin"
 CLOUDS_YAML = "/var/lib/coursevm-cloud/clouds.yaml"
 MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
 sys.path.insert(0, str(ROOT / "tests" / "cloud_integration"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import openstack  # noqa: E402  (the venv's)
 import cohort_support  # noqa: E402
