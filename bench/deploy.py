@@ -24,28 +24,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv" / "bin"
-CLOUDS_YAML = "/var/lib/coursevm-cloud/clouds.yaml"
 MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
 sys.path.insert(0, str(ROOT / "tests" / "cloud_integration"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import openstack  # noqa: E402  (the venv's)
 import cohort_support  # noqa: E402
-
-
-def environment():
-    site = subprocess.run([str(VENV / "python"), "-c", "import ansible_collections, os; "
-                           "print(os.path.dirname(list(ansible_collections.__path__)[-1]))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    return dict(os.environ, PATH="%s:%s" % (VENV, os.environ.get("PATH", "")), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-                ANSIBLE_COLLECTIONS_PATH="%s:%s" % (ROOT / ".build" / "collections", site),
-                OS_CLIENT_CONFIG_FILE=os.environ.get("OS_CLIENT_CONFIG_FILE", CLOUDS_YAML), ANSIBLE_NOCOLOR="1")
+from cohort import env  # noqa: E402  (bench/cohort.py: the controller's venv, collections and clouds.yaml)
 
 
 class Bench:
     def __init__(self, folder):
         self.folder = folder
-        self.env = environment()
+        self.env = env()
         os.environ["OS_CLIENT_CONFIG_FILE"] = self.env["OS_CLIENT_CONFIG_FILE"]
         self.conn = openstack.connect(cloud="coursevm-local")
         self.key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
