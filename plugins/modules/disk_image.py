@@ -31,7 +31,9 @@ description:
     SHA-256 and the options). A later run with the same source bytes and options changes nothing.
   - Long conversions write their progress (C(42.0%)) to O(progress_file) while they run.
   - The source is only ever read. The output is written under a temporary name in the same folder and
-    renamed into place, so a failed run leaves no partial output.
+    renamed into place, so a failed run leaves no partial output. A run in which O(dest), O(progress_file) or a
+    name made from them (C(DEST.sha256), C(DEST.json), C(DEST.progress), the progress file's C(.tmp)) is the
+    source, by its path, a symlink, C(..) or a hard link, fails before anything is written.
 version_added_collection: coursevm.openstack
 author:
   - coursevm.openstack contributors (@coursevm)
@@ -285,6 +287,7 @@ class Converter:
             raise disk.DiskError("source %s is not a regular file" % self.src)
         if not os.access(self.src, os.R_OK):
             raise disk.DiskError("source %s cannot be read by this user" % self.src)
+        self.refuse_writes_to_source()
         if p["compress"] and p["format"] != "qcow2":
             raise disk.DiskError("compress: true needs format: qcow2 (raw cannot be compressed)")
         if p["shrink_to"] is not None:
@@ -300,8 +303,6 @@ class Converter:
         if p["tool"] == "vboxmanage" and not self.module.get_bin_path("VBoxManage"):
             raise disk.DiskError("tool: vboxmanage was asked for, but VBoxManage is not installed here")
         if self.dest:
-            if os.path.realpath(self.dest) == os.path.realpath(self.src):
-                raise disk.DiskError("dest is the source itself; give another output path")
             folder = os.path.dirname(os.path.abspath(self.dest))
             if not os.path.isdir(folder):
                 raise disk.DiskError("output folder %s does not exist or is not a folder" % folder)
@@ -314,6 +315,28 @@ class Converter:
                 raise disk.DiskError("output folder %s cannot be written: %s" % (folder, exc.strerror))
             if os.path.isdir(self.dest):
                 raise disk.DiskError("dest %s is a folder; give the output file's path" % self.dest)
+
+    def written_paths(self):
+        """(option, its value, path) for every existing name the module writes, renames onto or removes. The
+        work folder and what goes in it are new names from mkdtemp, so they cannot be the source."""
+        paths = []
+        if self.dest:
+            paths += [("dest", self.dest, self.dest + suffix) for suffix in ("", ".sha256", ".json")]
+        if self.progress_file:
+            option = "progress_file" if self.params["progress_file"] else "dest"
+            paths += [(option, self.params[option], self.progress_file + suffix) for suffix in ("", ".tmp")]
+        return paths
+
+    def refuse_writes_to_source(self):
+        """The source is only ever read: no output, progress or temporary name may reach it, by the same path,
+        a symlink, '..' or a hard link. Checked before anything is written."""
+        for option, value, path in self.written_paths():
+            if disk.same_file(path, self.src):
+                if path == value:
+                    raise disk.DiskError("%s is the source itself (%s); give another path: the source is only "
+                                         "ever read" % (option, value))
+                raise disk.DiskError("%s %s would make the module write %s, which is the source itself; give "
+                                     "another path: the source is only ever read" % (option, value, path))
 
     def workdir(self):
         """The module's own temporary folder: next to dest (the output is renamed from it), else in TMPDIR.

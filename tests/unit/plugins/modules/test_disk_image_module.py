@@ -266,3 +266,48 @@ def test_a_failed_conversion_of_a_box_leaves_nothing_behind(capsys, tmp_path, mo
     result = run_module(capsys, src=str(box), dest=str(out / "course.qcow2"))
     assert result["rc"] == 1 and "no space left" in result["msg"]
     assert os.listdir(str(out)) == [] and fingerprint(box) == before
+
+
+def _aliases_of(src, suffix):
+    """Other names (ending in ``suffix``) for the file ``src``, keyed by how they reach it."""
+    folder = src.parent
+    (folder / "sub").mkdir()
+    link = folder / ("link-to-source" + suffix)
+    link.symlink_to(src)
+    hard = folder / ("hard-link-to-source" + suffix)
+    os.link(str(src), str(hard))
+    return {"same": str(src), "symlink": str(link), "dotdot": str(folder / "sub" / ".." / src.name),
+            "hardlink": str(hard)}
+
+
+# Every path the module writes, renames or removes, expressed as the args that would make it land on ``alias``.
+WRITES = {
+    "dest": lambda alias, tmp: {"dest": alias},
+    "progress_file": lambda alias, tmp: {"dest": str(tmp / "out.qcow2"), "progress_file": alias},
+    "progress_file without dest": lambda alias, tmp: {"progress_file": alias},
+    "progress_file's temporary": lambda alias, tmp: {"dest": str(tmp / "out.qcow2"),
+                                                     "progress_file": alias[:-len(".tmp")]},
+    "default progress_file": lambda alias, tmp: {"dest": alias[:-len(".progress")]},
+    "checksum file": lambda alias, tmp: {"dest": alias[:-len(".sha256")]},
+    "sidecar": lambda alias, tmp: {"dest": alias[:-len(".json")]},
+}
+SUFFIX = {"progress_file's temporary": ".tmp", "default progress_file": ".progress", "checksum file": ".sha256",
+          "sidecar": ".json"}
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "dotdot", "hardlink"])
+@pytest.mark.parametrize("written", sorted(WRITES))
+def test_no_path_the_module_writes_may_be_the_source(capsys, tmp_path, written, how):
+    """The source is only ever read: a dest, progress file, checksum, sidecar or temporary name that is (or
+    reaches) the source fails the run before anything is written, and the source keeps every byte."""
+    suffix = SUFFIX.get(written, "")
+    src = tmp_path / ("course.qcow2" + suffix)
+    qemu_img("create", "-q", "-f", "qcow2", str(src), "10M")
+    alias = _aliases_of(src, suffix)[how]
+    args = WRITES[written](alias, tmp_path)
+    before = fingerprint(src)
+    listing = sorted(os.listdir(tmp_path))
+    result = run_module(capsys, src=str(src), **args)
+    assert result["rc"] == 1 and result.get("failed") is True, result
+    assert fingerprint(src) == before
+    assert sorted(os.listdir(tmp_path)) == listing  # nothing made, nothing removed
