@@ -413,22 +413,26 @@ class Converter:
             args.append("-c")
         args += [src_spec, out_path]
         self.module.log("disk_image: %s" % " ".join(args))
-        # Popen, not run_command: the progress must be read while qemu-img runs, not after it ends.
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # pylint: disable=ansible-bad-function
-        last, buf = -1.0, b""
-        while True:
-            chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(64)
-            if not chunk:
-                break
-            buf = (buf + chunk)[-4096:]
-            found = disk.parse_progress(buf.decode("ascii", "replace"))
-            if found and found[-1] - last >= 1 or (found and found[-1] == 100.0 and last != 100.0):
-                last = found[-1]
-                self.write_progress("%s: %.1f%%" % (step, last))
-                buf = b""
-        err = proc.stderr.read().decode("utf-8", "replace")
-        if proc.wait() != 0:
-            raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
+        # Popen, not run_command: the progress must be read while qemu-img runs, not after it ends. stderr goes
+        # to a file, not a pipe: a pipe nobody reads until stdout ends blocks qemu-img once it holds 64 KiB.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)  # pylint: disable=ansible-bad-function
+            last, buf = -1.0, b""
+            while True:
+                chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(64)
+                if not chunk:
+                    break
+                buf = (buf + chunk)[-4096:]
+                found = disk.parse_progress(buf.decode("ascii", "replace"))
+                if found and found[-1] - last >= 1 or (found and found[-1] == 100.0 and last != 100.0):
+                    last = found[-1]
+                    self.write_progress("%s: %.1f%%" % (step, last))
+                    buf = b""
+            proc.stdout.close()
+            if proc.wait() != 0:
+                errors.seek(max(0, errors.seek(0, os.SEEK_END) - 64 * 1024))
+                err = errors.read().decode("utf-8", "replace")
+                raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
 
     def vbox_clone(self, work):
         """VBoxManage clonemedium to a raw file; an archive's disk is copied out first (VBoxManage reads files)."""

@@ -7,9 +7,13 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
+import textwrap
+import threading
 
 import pytest
 
@@ -311,3 +315,62 @@ def test_no_path_the_module_writes_may_be_the_source(capsys, tmp_path, written, 
     assert result["rc"] == 1 and result.get("failed") is True, result
     assert fingerprint(src) == before
     assert sorted(os.listdir(tmp_path)) == listing  # nothing made, nothing removed
+
+
+class _QuietModule:
+    def __init__(self, **params):
+        self.params = dict({"src": None, "dest": None, "progress_file": None}, **params)
+
+    def log(self, msg):
+        pass
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_qemu_img_writing_much_to_stderr_does_not_hang_the_conversion(tmp_path, monkeypatch, exit_code):
+    """A qemu-img that fills its stderr pipe (1 MiB of warnings) before it finishes its progress output must not
+    block the module reading stdout. A watchdog kills the stand-in after 20 s so a hang fails the test."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pid_file = tmp_path / "qemu-img.pid"
+    fake = bin_dir / "qemu-img"
+    fake.write_text("#!%s\n" % sys.executable + textwrap.dedent("""\
+        import os, sys
+        open(%r, "w").write(str(os.getpid()))
+        sys.stderr.write("warning " * 128 * 1024)
+        sys.stderr.flush()
+        for percent in (50, 100):
+            sys.stdout.write("    (%%d.00/100%%%%)\\r" %% percent)
+            sys.stdout.flush()
+        sys.exit(%d)
+        """) % (str(pid_file), exit_code))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    progress = tmp_path / "out.progress"
+    converter = disk_image.Converter(_QuietModule(src=str(tmp_path / "in.raw"), progress_file=str(progress)))
+    seen = []
+    write = converter.write_progress
+    converter.write_progress = lambda text: (seen.append(text), write(text))
+    hung = []
+
+    def watchdog():
+        if pid_file.exists():
+            hung.append(True)
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    timer = threading.Timer(20, watchdog)
+    timer.start()
+    try:
+        if exit_code:
+            with pytest.raises(disk.DiskError):
+                converter.qemu_convert(str(tmp_path / "in.raw"), "raw", str(tmp_path / "out.qcow2"), "qcow2",
+                                       False, "converting")
+        else:
+            converter.qemu_convert(str(tmp_path / "in.raw"), "raw", str(tmp_path / "out.qcow2"), "qcow2", False,
+                                   "converting")
+    finally:
+        timer.cancel()
+    assert not hung
+    assert seen and seen[-1].endswith("100.0%")
