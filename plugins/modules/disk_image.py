@@ -92,6 +92,7 @@ options:
     description:
       - Where the conversion writes its progress while it runs (C(watch cat FILE)). Removed when done.
       - Defaults to C(DEST.progress).
+      - The source, the output, C(DEST.sha256) or C(DEST.json) (by path, symlink or hard link) is refused.
     type: path
 notes:
   - Check mode reads and checksums the source and reports whether a conversion would happen. It does not try
@@ -288,6 +289,7 @@ class Converter:
         if not os.access(self.src, os.R_OK):
             raise disk.DiskError("source %s cannot be read by this user" % self.src)
         self.refuse_writes_to_source()
+        self.refuse_progress_on_outputs()
         if p["compress"] and p["format"] != "qcow2":
             raise disk.DiskError("compress: true needs format: qcow2 (raw cannot be compressed)")
         if p["shrink_to"] is not None:
@@ -337,6 +339,17 @@ class Converter:
                                          "ever read" % (option, value))
                 raise disk.DiskError("%s %s would make the module write %s, which is the source itself; give "
                                      "another path: the source is only ever read" % (option, value, path))
+
+    def refuse_progress_on_outputs(self):
+        """The progress file is removed at the end of every run: on the output or its checksum or sidecar, it would
+        remove that (also an output that was up to date)."""
+        if not (self.params["progress_file"] and self.dest):
+            return
+        for path in (self.progress_file, self.progress_file + ".tmp"):
+            for output in (self.dest, self.dest + ".sha256", self.dest + ".json"):
+                if disk.same_file(path, output):
+                    raise disk.DiskError("progress_file %s would overwrite and then remove the output %s; give "
+                                         "another path" % (self.progress_file, output))
 
     def workdir(self):
         """The module's own temporary folder: next to dest (the output is renamed from it), else in TMPDIR.

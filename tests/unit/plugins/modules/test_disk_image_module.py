@@ -374,3 +374,16 @@ def test_qemu_img_writing_much_to_stderr_does_not_hang_the_conversion(tmp_path, 
         timer.cancel()
     assert not hung
     assert seen and seen[-1].endswith("100.0%")
+
+
+@pytest.mark.parametrize("suffix", ["", ".sha256", ".json"])
+def test_a_progress_file_on_the_output_or_its_sidecars_is_refused(capsys, qcow2, tmp_path, suffix):
+    """progress_file is removed at the end of every run: on dest (or DEST.sha256, DEST.json) it removed the output
+    it had just made, or a valid one that was up to date. Refused before anything is written; the outputs stay."""
+    dest = tmp_path / "out.qcow2"
+    assert run_module(capsys, src=str(qcow2), dest=str(dest))["rc"] == 0
+    outputs = dict((name, fingerprint(tmp_path / name)) for name in ("out.qcow2", "out.qcow2.sha256", "out.qcow2.json"))
+    for force in (False, True):
+        result = run_module(capsys, src=str(qcow2), dest=str(dest), progress_file=str(dest) + suffix, force=force)
+        assert result["rc"] == 1 and result.get("failed") is True, result
+        assert dict((name, fingerprint(tmp_path / name)) for name in outputs) == outputs
