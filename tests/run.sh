@@ -53,7 +53,10 @@ pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 core=$(python -c 'import importlib.metadata as m; print(m.version("ansible-core"))')
 if [ "$("$SANITY_VENV/bin/ansible-test" --version 2>/dev/null | awk '{print $2}')" != "$core" ]; then
   python -m venv --clear "$SANITY_VENV"
-  "$SANITY_VENV/bin/python" -m pip install -q "ansible-core==$core" 2>&1 | grep -v '^WARNING: Location' || true
+  # pip's status decides (pipefail; grep -v fails when nothing is left to print). A failed install takes the
+  # venv with it, so a partial one is not taken for ready on the next run.
+  "$SANITY_VENV/bin/python" -m pip install -q "ansible-core==$core" 2>&1 | { grep -v '^WARNING: Location' || true; } \
+    || { rm -rf "$SANITY_VENV"; echo "installing ansible-core $core into $SANITY_VENV failed"; exit 1; }
 fi
 pipver=$("$SANITY_VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect
 print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')

@@ -90,6 +90,17 @@ def allocated_bytes(path):
     return os.stat(path).st_blocks * 512
 
 
+def same_file(path, other):
+    """True when writing or removing ``path`` would reach the file ``other``: the same name once symlinks and
+    '..' are resolved, or another name (a hard link, a bind mount) for the same inode."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # path does not exist (yet), so it is no other name for anything
+        return False
+
+
 def sha256_file(path, chunk=4 * MIB):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -8,6 +8,8 @@ server) and the cohort module (each failed student). Pure functions over dicts, 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import (
     describe_flavor, flavors_that_fit, image_disk_need_gb)
 
@@ -21,7 +23,10 @@ IMAGE = ("could not be found", "imagenotfound", "imagenotactive", "is not active
 QUOTA = ("quota exceeded", "quotaerror", "exceeds quota", "overquota", "quota")
 NETWORK = ("failed to allocate the network", "portbindingfailed", "binding failed for port",
            "virtual interface creation failed", "networkambiguous", "networknotfound", "no more ip addresses",
-           "ipaddressgeneration")
+           "ipaddressgeneration", "no valid network", "portnotfound", "securitygroupnotfound")
+# Nova's NetworkNotFound, PortNotFound, SecurityGroupNotFound... say "<Thing> <id> could not be found." as its
+# ImageNotFound does: what was not found decides the kind, before IMAGE's loose "could not be found".
+NETWORK_NOT_FOUND = re.compile(r"\b(network|port|subnet|security group)\b[^.:]*\bnot (be )?found")
 
 
 def classify_fault(message):
@@ -30,7 +35,7 @@ def classify_fault(message):
     text = (message or "").lower()
     for kind, patterns in (("no_host", NO_HOST), ("disk_too_small", DISK), ("ram_too_small", RAM),
                            ("quota", QUOTA), ("network", NETWORK), ("image", IMAGE)):
-        if any(p in text for p in patterns):
+        if any(p in text for p in patterns) or (kind == "network" and NETWORK_NOT_FOUND.search(text)):
             return kind
     return "unknown"
 

@@ -31,7 +31,9 @@ description:
     SHA-256 and the options). A later run with the same source bytes and options changes nothing.
   - Long conversions write their progress (C(42.0%)) to O(progress_file) while they run.
   - The source is only ever read. The output is written under a temporary name in the same folder and
-    renamed into place, so a failed run leaves no partial output.
+    renamed into place, so a failed run leaves no partial output. A run in which O(dest), O(progress_file) or a
+    name made from them (C(DEST.sha256), C(DEST.json), C(DEST.progress), the progress file's C(.tmp)) is the
+    source, by its path, a symlink, C(..) or a hard link, fails before anything is written.
 version_added_collection: coursevm.openstack
 author:
   - coursevm.openstack contributors (@coursevm)
@@ -90,6 +92,7 @@ options:
     description:
       - Where the conversion writes its progress while it runs (C(watch cat FILE)). Removed when done.
       - Defaults to C(DEST.progress).
+      - The source, the output, C(DEST.sha256) or C(DEST.json) (by path, symlink or hard link) is refused.
     type: path
 notes:
   - Check mode reads and checksums the source and reports whether a conversion would happen. It does not try
@@ -285,6 +288,8 @@ class Converter:
             raise disk.DiskError("source %s is not a regular file" % self.src)
         if not os.access(self.src, os.R_OK):
             raise disk.DiskError("source %s cannot be read by this user" % self.src)
+        self.refuse_writes_to_source()
+        self.refuse_progress_on_outputs()
         if p["compress"] and p["format"] != "qcow2":
             raise disk.DiskError("compress: true needs format: qcow2 (raw cannot be compressed)")
         if p["shrink_to"] is not None:
@@ -300,8 +305,6 @@ class Converter:
         if p["tool"] == "vboxmanage" and not self.module.get_bin_path("VBoxManage"):
             raise disk.DiskError("tool: vboxmanage was asked for, but VBoxManage is not installed here")
         if self.dest:
-            if os.path.realpath(self.dest) == os.path.realpath(self.src):
-                raise disk.DiskError("dest is the source itself; give another output path")
             folder = os.path.dirname(os.path.abspath(self.dest))
             if not os.path.isdir(folder):
                 raise disk.DiskError("output folder %s does not exist or is not a folder" % folder)
@@ -314,6 +317,39 @@ class Converter:
                 raise disk.DiskError("output folder %s cannot be written: %s" % (folder, exc.strerror))
             if os.path.isdir(self.dest):
                 raise disk.DiskError("dest %s is a folder; give the output file's path" % self.dest)
+
+    def written_paths(self):
+        """(option, its value, path) for every existing name the module writes, renames onto or removes. The
+        work folder and what goes in it are new names from mkdtemp, so they cannot be the source."""
+        paths = []
+        if self.dest:
+            paths += [("dest", self.dest, self.dest + suffix) for suffix in ("", ".sha256", ".json")]
+        if self.progress_file:
+            option = "progress_file" if self.params["progress_file"] else "dest"
+            paths += [(option, self.params[option], self.progress_file + suffix) for suffix in ("", ".tmp")]
+        return paths
+
+    def refuse_writes_to_source(self):
+        """The source is only ever read: no output, progress or temporary name may reach it, by the same path,
+        a symlink, '..' or a hard link. Checked before anything is written."""
+        for option, value, path in self.written_paths():
+            if disk.same_file(path, self.src):
+                if path == value:
+                    raise disk.DiskError("%s is the source itself (%s); give another path: the source is only "
+                                         "ever read" % (option, value))
+                raise disk.DiskError("%s %s would make the module write %s, which is the source itself; give "
+                                     "another path: the source is only ever read" % (option, value, path))
+
+    def refuse_progress_on_outputs(self):
+        """The progress file is removed at the end of every run: on the output or its checksum or sidecar, it would
+        remove that (also an output that was up to date)."""
+        if not (self.params["progress_file"] and self.dest):
+            return
+        for path in (self.progress_file, self.progress_file + ".tmp"):
+            for output in (self.dest, self.dest + ".sha256", self.dest + ".json"):
+                if disk.same_file(path, output):
+                    raise disk.DiskError("progress_file %s would overwrite and then remove the output %s; give "
+                                         "another path" % (self.progress_file, output))
 
     def workdir(self):
         """The module's own temporary folder: next to dest (the output is renamed from it), else in TMPDIR.
@@ -390,22 +426,26 @@ class Converter:
             args.append("-c")
         args += [src_spec, out_path]
         self.module.log("disk_image: %s" % " ".join(args))
-        # Popen, not run_command: the progress must be read while qemu-img runs, not after it ends.
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # pylint: disable=ansible-bad-function
-        last, buf = -1.0, b""
-        while True:
-            chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(64)
-            if not chunk:
-                break
-            buf = (buf + chunk)[-4096:]
-            found = disk.parse_progress(buf.decode("ascii", "replace"))
-            if found and found[-1] - last >= 1 or (found and found[-1] == 100.0 and last != 100.0):
-                last = found[-1]
-                self.write_progress("%s: %.1f%%" % (step, last))
-                buf = b""
-        err = proc.stderr.read().decode("utf-8", "replace")
-        if proc.wait() != 0:
-            raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
+        # Popen, not run_command: the progress must be read while qemu-img runs, not after it ends. stderr goes
+        # to a file, not a pipe: a pipe nobody reads until stdout ends blocks qemu-img once it holds 64 KiB.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)  # pylint: disable=ansible-bad-function
+            last, buf = -1.0, b""
+            while True:
+                chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(64)
+                if not chunk:
+                    break
+                buf = (buf + chunk)[-4096:]
+                found = disk.parse_progress(buf.decode("ascii", "replace"))
+                if found and found[-1] - last >= 1 or (found and found[-1] == 100.0 and last != 100.0):
+                    last = found[-1]
+                    self.write_progress("%s: %.1f%%" % (step, last))
+                    buf = b""
+            proc.stdout.close()
+            if proc.wait() != 0:
+                errors.seek(max(0, errors.seek(0, os.SEEK_END) - 64 * 1024))
+                err = errors.read().decode("utf-8", "replace")
+                raise disk.DiskError("qemu-img convert failed: %s" % " ".join(err.split())[-600:])
 
     def vbox_clone(self, work):
         """VBoxManage clonemedium to a raw file; an archive's disk is copied out first (VBoxManage reads files)."""

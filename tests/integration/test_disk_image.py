@@ -479,6 +479,29 @@ def test_bad_input_fails_clearly_and_leaves_the_source_alone(source, tmp_path):
     assert not (tmp_path / "o.qcow2").exists()
 
 
+def test_an_output_or_progress_file_that_reaches_the_source_is_refused(source, tmp_path):
+    """Issue 14: a progress_file on the source was overwritten by the progress and then removed. Every name the
+    module writes that is the source (the same path, a symlink, '..' or a hard link) fails the run; the source
+    keeps every byte and nothing appears next to it."""
+    src = tmp_path / "course.raw"
+    shutil.copyfile(str(source), str(src))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.raw").symlink_to(src)
+    os.link(str(src), str(tmp_path / "hard.raw"))
+    os.link(str(src), str(tmp_path / "out.qcow2.sha256"))
+    listing = sorted(os.listdir(tmp_path))
+    out = str(tmp_path / "out.qcow2")
+    run_bad([
+        ({"src": str(src), "dest": out, "progress_file": str(src)}, [src]),
+        ({"src": str(src), "progress_file": str(src)}, [src]),  # inspection only: the file was still removed
+        ({"src": str(src), "dest": out, "progress_file": str(tmp_path / "link.raw")}, [src]),
+        ({"src": str(src), "dest": out, "progress_file": str(tmp_path / "sub" / ".." / "course.raw")}, [src]),
+        ({"src": str(src), "dest": str(tmp_path / "hard.raw")}, [src]),
+        ({"src": str(src), "dest": out}, [src]),  # its checksum file would be a hard link of the source
+    ])
+    assert sorted(os.listdir(tmp_path)) == listing
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"course_image_src": ""}, "course_image settings are wrong"),
     ({"course_image_shrink_to": "lots"}, "course_image_shrink_to must be a size like 20G (got 'lots')"),

@@ -7,9 +7,13 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
+import textwrap
+import threading
 
 import pytest
 
@@ -266,3 +270,120 @@ def test_a_failed_conversion_of_a_box_leaves_nothing_behind(capsys, tmp_path, mo
     result = run_module(capsys, src=str(box), dest=str(out / "course.qcow2"))
     assert result["rc"] == 1 and "no space left" in result["msg"]
     assert os.listdir(str(out)) == [] and fingerprint(box) == before
+
+
+def _aliases_of(src, suffix):
+    """Other names (ending in ``suffix``) for the file ``src``, keyed by how they reach it."""
+    folder = src.parent
+    (folder / "sub").mkdir()
+    link = folder / ("link-to-source" + suffix)
+    link.symlink_to(src)
+    hard = folder / ("hard-link-to-source" + suffix)
+    os.link(str(src), str(hard))
+    return {"same": str(src), "symlink": str(link), "dotdot": str(folder / "sub" / ".." / src.name),
+            "hardlink": str(hard)}
+
+
+# Every path the module writes, renames or removes, expressed as the args that would make it land on ``alias``.
+WRITES = {
+    "dest": lambda alias, tmp: {"dest": alias},
+    "progress_file": lambda alias, tmp: {"dest": str(tmp / "out.qcow2"), "progress_file": alias},
+    "progress_file without dest": lambda alias, tmp: {"progress_file": alias},
+    "progress_file's temporary": lambda alias, tmp: {"dest": str(tmp / "out.qcow2"),
+                                                     "progress_file": alias[:-len(".tmp")]},
+    "default progress_file": lambda alias, tmp: {"dest": alias[:-len(".progress")]},
+    "checksum file": lambda alias, tmp: {"dest": alias[:-len(".sha256")]},
+    "sidecar": lambda alias, tmp: {"dest": alias[:-len(".json")]},
+}
+SUFFIX = {"progress_file's temporary": ".tmp", "default progress_file": ".progress", "checksum file": ".sha256",
+          "sidecar": ".json"}
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "dotdot", "hardlink"])
+@pytest.mark.parametrize("written", sorted(WRITES))
+def test_no_path_the_module_writes_may_be_the_source(capsys, tmp_path, written, how):
+    """The source is only ever read: a dest, progress file, checksum, sidecar or temporary name that is (or
+    reaches) the source fails the run before anything is written, and the source keeps every byte."""
+    suffix = SUFFIX.get(written, "")
+    src = tmp_path / ("course.qcow2" + suffix)
+    qemu_img("create", "-q", "-f", "qcow2", str(src), "10M")
+    alias = _aliases_of(src, suffix)[how]
+    args = WRITES[written](alias, tmp_path)
+    before = fingerprint(src)
+    listing = sorted(os.listdir(tmp_path))
+    result = run_module(capsys, src=str(src), **args)
+    assert result["rc"] == 1 and result.get("failed") is True, result
+    assert fingerprint(src) == before
+    assert sorted(os.listdir(tmp_path)) == listing  # nothing made, nothing removed
+
+
+class _QuietModule:
+    def __init__(self, **params):
+        self.params = dict({"src": None, "dest": None, "progress_file": None}, **params)
+
+    def log(self, msg):
+        pass
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_qemu_img_writing_much_to_stderr_does_not_hang_the_conversion(tmp_path, monkeypatch, exit_code):
+    """A qemu-img that fills its stderr pipe (1 MiB of warnings) before it finishes its progress output must not
+    block the module reading stdout. A watchdog kills the stand-in after 20 s so a hang fails the test."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pid_file = tmp_path / "qemu-img.pid"
+    fake = bin_dir / "qemu-img"
+    fake.write_text("#!%s\n" % sys.executable + textwrap.dedent("""\
+        import os, sys
+        open(%r, "w").write(str(os.getpid()))
+        sys.stderr.write("warning " * 128 * 1024)
+        sys.stderr.flush()
+        for percent in (50, 100):
+            sys.stdout.write("    (%%d.00/100%%%%)\\r" %% percent)
+            sys.stdout.flush()
+        sys.exit(%d)
+        """) % (str(pid_file), exit_code))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    progress = tmp_path / "out.progress"
+    converter = disk_image.Converter(_QuietModule(src=str(tmp_path / "in.raw"), progress_file=str(progress)))
+    seen = []
+    write = converter.write_progress
+    converter.write_progress = lambda text: (seen.append(text), write(text))
+    hung = []
+
+    def watchdog():
+        if pid_file.exists():
+            hung.append(True)
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    timer = threading.Timer(20, watchdog)
+    timer.start()
+    try:
+        if exit_code:
+            with pytest.raises(disk.DiskError):
+                converter.qemu_convert(str(tmp_path / "in.raw"), "raw", str(tmp_path / "out.qcow2"), "qcow2",
+                                       False, "converting")
+        else:
+            converter.qemu_convert(str(tmp_path / "in.raw"), "raw", str(tmp_path / "out.qcow2"), "qcow2", False,
+                                   "converting")
+    finally:
+        timer.cancel()
+    assert not hung
+    assert seen and seen[-1].endswith("100.0%")
+
+
+@pytest.mark.parametrize("suffix", ["", ".sha256", ".json"])
+def test_a_progress_file_on_the_output_or_its_sidecars_is_refused(capsys, qcow2, tmp_path, suffix):
+    """progress_file is removed at the end of every run: on dest (or DEST.sha256, DEST.json) it removed the output
+    it had just made, or a valid one that was up to date. Refused before anything is written; the outputs stay."""
+    dest = tmp_path / "out.qcow2"
+    assert run_module(capsys, src=str(qcow2), dest=str(dest))["rc"] == 0
+    outputs = dict((name, fingerprint(tmp_path / name)) for name in ("out.qcow2", "out.qcow2.sha256", "out.qcow2.json"))
+    for force in (False, True):
+        result = run_module(capsys, src=str(qcow2), dest=str(dest), progress_file=str(dest) + suffix, force=force)
+        assert result["rc"] == 1 and result.get("failed") is True, result
+        assert dict((name, fingerprint(tmp_path / name)) for name in outputs) == outputs
