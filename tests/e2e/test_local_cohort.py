@@ -164,6 +164,116 @@ def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
     assert re.search(r"^localhost\s+: ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-3000:]
 
 
+# Day two (docs/day-two.md): every later job reaches the deployed cohort through the course inventory plugin,
+# with the inventory `./coursevm local` wrote; no host list is written by hand.
+INVENTORY = ROOT / ".build" / ("local-" + COURSE) / "inventory"
+
+
+def day_two(playbook, *args, timeout=1200):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH="%s:%s" % (ROOT / ".build" / "collections", next(
+                   (ROOT / ".venv" / "lib").glob("python3.*/site-packages"))),
+               OS_CLIENT_CONFIG_FILE="/var/lib/coursevm-cloud/clouds.yaml")
+    tool = "ansible-inventory" if playbook is None else "ansible-playbook"
+    target = [] if playbook is None else [str(ROOT / "playbooks" / playbook)]
+    return subprocess.run([str(ROOT / ".venv" / "bin" / tool), "-i", str(INVENTORY), *target, *args],
+                          capture_output=True, text=True, timeout=timeout, check=False, env=env)
+
+
+def health():
+    """(return code, {student: report entry}) of health.yml, from the health.json it wrote."""
+    run = day_two("health.yml", "-e", "health_report_dir=%s" % (INVENTORY.parent / "health"))
+    report = INVENTORY.parent / "health" / "health.json"
+    assert report.exists(), run.stdout[-3000:] + run.stderr[-2000:]
+    assert report.stat().st_mode & 0o777 == 0o600
+    entries = json.loads(report.read_text())["students"]
+    return run, dict((e["id"], e) for e in entries)
+
+
+def recorded(student):
+    import yaml
+
+    return yaml.safe_load((INVENTORY.parent / "secrets" / (student + ".yml")).read_text())
+
+
+def ssh_vm(url, command):
+    key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+         "vagrant@" + urlparse(url).hostname, command], capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_the_course_inventory_lists_each_student_at_its_printed_address(cohort_job):
+    listing = day_two(None, "--list")
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    inventory = json.loads(listing.stdout)
+    hosts = dict((COURSE + "-" + s, urlparse(url).hostname) for s, (url, unused) in printed(cohort_job).items())
+    assert sorted(inventory["course_vms"]["hosts"]) == sorted(hosts)
+    for host, address in hosts.items():
+        assert inventory["_meta"]["hostvars"][host]["ansible_host"] == address
+        assert inventory["_meta"]["hostvars"][host]["credentials_student"] == host[len(COURSE) + 1:]
+    assert not inventory.get("coursevm_not_ready", {}).get("hosts")
+
+
+def test_the_health_report_says_every_student_is_healthy(cohort_job):
+    run, report = health()
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert sorted(report) == STUDENTS
+    assert all(e["healthy"] and e["failed_step"] is None for e in report.values()), report
+    # Never a password in the report nor in the run's output.
+    passwords = [pair[1] for pair in printed(cohort_job).values()]
+    text = (INVENTORY.parent / "health" / "health.json").read_text() + \
+        (INVENTORY.parent / "health" / "health.csv").read_text() + run.stdout + run.stderr
+    assert not [p for p in passwords if p in text]
+
+
+def test_reset_password_through_the_inventory(cohort_job):
+    from jupyter_login import login  # tests/support
+
+    url, old = printed(cohort_job)["student2"]
+    run = day_two("reset_password.yml", "-e", "student=student2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    new = recorded("student2")["jupyter_password"]
+    assert new != old and len(new) >= 12
+    assert login(url, new)["login_ok"] is True
+    assert login(url, old)["login_ok"] is False
+    # The other students keep theirs.
+    for student in ("student1", "student3"):
+        assert recorded(student)["jupyter_password"] == printed(cohort_job)[student][1]
+
+
+def test_the_health_report_names_the_failing_step_of_a_broken_vm(cohort_job):
+    url = printed(cohort_job)["student3"][0]
+    ssh_vm(url, "sudo systemctl stop jupyter")
+    run, report = health()
+    assert run.returncode != 0
+    assert report["student3"]["healthy"] is False and report["student3"]["failed_step"] == "web", report["student3"]
+    assert report["student1"]["healthy"] and report["student2"]["healthy"]
+    assert "student3" in run.stdout + run.stderr
+
+
+def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, conn):
+    from jupyter_login import login, run_code  # tests/support
+
+    url, password = printed(cohort_job)["student3"]
+    before = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
+    run = day_two("rebuild.yml", "-e", "rebuild_student=student3")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    after = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
+    assert after.id != before.id and after.status == "ACTIVE"
+    ports = list(conn.network.ports(device_id=after.id))
+    assert [ip.floating_ip_address for p in ports for ip in conn.network.ips(port_id=p.id)] == \
+        [urlparse(url).hostname]
+    # The same password, and a kernel runs code on the new VM; the other students' servers were not touched.
+    session = login(url, password)
+    assert session["login_ok"] is True
+    assert run_code(url, session["_session"], "6*7") == "42"
+    assert not re.search(r"^%s-student[12]\s+: ok=" % COURSE, run.stdout, re.M)
+    unused, report = health()
+    assert all(e["healthy"] for e in report.values()), report
+
+
 def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     hosts = [urlparse(pair[0]).hostname for pair in printed(cohort_job).values()]
     golden = {s.image.id for s in conn.compute.servers() if s.name.startswith(COURSE + "-")}
