@@ -47,6 +47,11 @@ def _status(opener, url, data=None, timeout=DEFAULT_TIMEOUT):
         return err.code
 
 
+def page_status(url, timeout=DEFAULT_TIMEOUT):
+    """The HTTP status of a GET of ``url`` by a browser with no cookie, redirects not followed."""
+    return _status(urllib.request.build_opener(_NoRedirect), url, timeout=timeout)
+
+
 def _websocket():
     """The websocket-client package, imported only by the paths that talk to a kernel or a terminal."""
     try:
