@@ -165,7 +165,7 @@ students:
       steps:
         - {name: server, ok: true, detail: ACTIVE}
         - {name: floating_ip, ok: true, detail: 172.24.4.10}
-        - {name: ssh, ok: false, detail: "port 22 of 172.24.4.10: Connection refused"}
+        - {name: ssh, ok: false, detail: "port 22: Connection refused"}
         - {name: web, ok: null, detail: "not run: ssh failed"}
         - {name: kernel, ok: null, detail: "not run: ssh failed"}
 healthy:
@@ -184,7 +184,7 @@ table:
   elements: str
   sample:
     - "STUDENT  SERVER      STATUS  FLOATING IP  HEALTH     FAILED STEP  DETAIL"
-    - "ab12     tm351-ab12  ACTIVE  172.24.4.10  UNHEALTHY  ssh          port 22 of 172.24.4.10: Connection refused"
+    - "ab12     tm351-ab12  ACTIVE  172.24.4.10  UNHEALTHY  ssh          port 22: Connection refused"
 """
 
 import csv
@@ -338,12 +338,11 @@ def ssh_banner(address, timeout, port=SSH_PORT):
                 if banner is not None:
                     return True, banner.strip().decode("ascii", "replace")
     except (socket.timeout, TimeoutError):
-        return False, "port %d of %s: no SSH banner within %s s" % (port, address, timeout)
+        return False, "no SSH banner on port %d within %s s" % (port, timeout)
     except OSError as exc:
-        return False, "port %d of %s: %s" % (port, address, exc.strerror or exc)
+        return False, "port %d: %s" % (port, exc.strerror or exc)
     first = data.split(b"\n")[0].strip().decode("ascii", "replace")
-    return False, "port %d of %s answered %s, not an SSH banner" % (
-        port, address, repr(first[:40]) if first else "nothing")
+    return False, "port %d answered %s, not an SSH banner" % (port, repr(first[:40]) if first else "nothing")
 
 
 def web_page(url, timeout):
@@ -460,7 +459,7 @@ class CohortHealthModule(CourseVMCloudModule):
 
         def server_active():
             if server is None:
-                return False, "no server of course %s has metadata coursevm_student=%s" % (self.params["course"], sid)
+                return False, "no server of course %s for this student" % self.params["course"]
             return status == "ACTIVE", status if status == "ACTIVE" else "the server is %s, not ACTIVE" % status
 
         checks = [
