@@ -23,7 +23,9 @@ import target  # noqa: E402  (tests/support is not a package)
 STUDENT = "cvm-cred-1"
 USER = "oustudent"
 BASE = "http://127.0.0.1:8888/"
-LOGIN_SCRIPT = (ROOT / "tests" / "support" / "jupyter_login.py").read_text()
+# Runs on the VM as `python3 -c`: the probe itself (standard library only), which prints the same JSON as
+# tests/support/jupyter_login.py (that wrapper loads it by path, which the VM does not have).
+LOGIN_SCRIPT = (ROOT / "plugins" / "module_utils" / "jupyter_probe.py").read_text()
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 SECRETS_DIR = EPHEMERAL / "secrets"
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",

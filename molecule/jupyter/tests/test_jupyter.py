@@ -13,7 +13,9 @@ USER = "oustudent"
 PASSWORD = "molecule-jupyter-pw"
 NOTEBOOKS = "/home/oustudent/notebooks"
 BASE = "http://127.0.0.1:8888/"
-LOGIN_SCRIPT = (Path(__file__).resolve().parents[3] / "tests" / "support" / "jupyter_login.py").read_text()
+# Runs on the VM as `python3 -c`: the probe itself (standard library only), which prints the same JSON as
+# tests/support/jupyter_login.py (that wrapper loads it by path, which the VM does not have).
+LOGIN_SCRIPT = (Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "jupyter_probe.py").read_text()
 
 
 def main_pid(host):

@@ -2,7 +2,7 @@
 
     python3 browser.py BASE_URL PASSWORD HOST_HEADER REQUESTS_JSON
 BASE_URL ends with '/'. An empty PASSWORD stays anonymous; otherwise it logs in the way a browser does (the
-same flow as tests/support/jupyter_login.py) and keeps the cookies. An empty HOST_HEADER sends the URL's
+same flow as plugins/module_utils/jupyter_probe.py) and keeps the cookies. An empty HOST_HEADER sends the URL's
 host; a name such as course.example.org stands for the public name nginx passes on. REQUESTS_JSON is a list
 of {"path", "method" (GET), "body" (str), "headers" ({}), "xsrf" (false: send the _xsrf cookie as
 X-XSRFToken, as Jupyter's and nbdime's scripts do)}; redirects are not followed. Prints one JSON object:

@@ -1,0 +1,113 @@
+"""cohort_health against the local cloud: one student's server, made with openstacksdk as the cohort module
+leaves it (metadata coursevm_course/coursevm_student, a floating IP through a router), and one student given
+with a password but without a server.
+
+The image cirros-like boots no machine, so the server is ACTIVE with a floating IP but nothing answers on
+port 22: the student fails at step ssh. Every resource is named `t17h-...` (course id t17h) and removed before
+and after the module.
+"""
+
+import json
+import os
+import stat
+
+import pytest
+
+import cohort_support
+from cloud_support import CLOUD
+
+COURSE = "t17h"
+PREFIX = COURSE + "-"
+STUDENT = "s1"
+GHOST = "ghost"
+# Distinctive, so that finding it anywhere means it leaked (and Ansible's no_log masking cannot hide a
+# shorter common string).
+PASSWORDS = {STUDENT: "t17h-jupyter-pw-Qx7vLm2", GHOST: "t17h-jupyter-pw-Zr4kNp8"}
+STEP_TIMEOUT = 3
+
+
+@pytest.fixture(scope="module")
+def student_server(conn):
+    """t17h-s1: ACTIVE on the course network, with a floating IP (the course's router reaches public)."""
+    cohort_support.remove_course(conn, PREFIX)
+    public = conn.network.find_network("public")
+    network = conn.network.create_network(name=PREFIX + "net")
+    subnet = conn.network.create_subnet(name=PREFIX + "subnet", network_id=network.id, ip_version=4,
+                                        cidr="192.168.217.0/24")
+    router = conn.network.create_router(name=PREFIX + "router", external_gateway_info={"network_id": public.id})
+    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    server = conn.compute.create_server(
+        name=PREFIX + STUDENT, image_id=conn.image.find_image("cirros-like").id,
+        flavor_id=conn.compute.find_flavor("m1.tiny").id, networks=[{"uuid": network.id}],
+        metadata={"coursevm_course": COURSE, "coursevm_student": STUDENT})
+    server = conn.compute.wait_for_server(server, wait=120)
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    floating_ip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    yield server, floating_ip.floating_ip_address
+    cohort_support.remove_course(conn, PREFIX)
+    assert not cohort_support.left_over(conn, PREFIX)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("health")
+    return {"report_json": str(folder / "health.json"), "report_csv": str(folder / "health.csv")}
+
+
+def health_args(reports):
+    return dict(reports, cloud=CLOUD, course=COURSE, timeout=STEP_TIMEOUT,
+                students=[{"id": sid, "password": password} for sid, password in PASSWORDS.items()])
+
+
+@pytest.fixture(scope="module")
+def health(ansible, student_server, reports):
+    return ansible("cohort_health", health_args(reports))
+
+
+def by_id(result):
+    return dict((s["id"], s) for s in result["students"])
+
+
+def test_a_server_without_a_machine_fails_at_ssh(health, student_server):
+    server, address = student_server
+    assert not health.get("failed"), health.get("msg")
+    assert health["changed"] is False
+    student = by_id(health)[STUDENT]
+    assert student["server"] == server.name and student["status"] == "ACTIVE"
+    assert student["floating_ip"] == address and student["url"] == "http://%s/" % address
+    assert student["healthy"] is False and student["failed_step"] == "ssh"
+    assert [(s["name"], s["ok"]) for s in student["steps"]] == [
+        ("server", True), ("floating_ip", True), ("ssh", False), ("web", None), ("kernel", None)]
+
+
+def test_a_given_student_without_a_server_fails_at_server(health):
+    ghost = by_id(health)[GHOST]
+    assert ghost["failed_step"] == "server" and ghost["server"] is None and ghost["floating_ip"] is None
+    assert [s["ok"] for s in ghost["steps"]] == [False, None, None, None, None]
+
+
+def test_the_summary_and_the_table_cover_every_student(health):
+    assert [s["id"] for s in health["students"]] == sorted(PASSWORDS)
+    assert health["healthy"] == 0 and health["unhealthy"] == sorted(PASSWORDS)
+    assert len(health["table"]) == 1 + len(PASSWORDS)
+
+
+def test_the_reports_are_private_and_hold_no_password(health, reports):
+    for path in reports.values():
+        with open(path) as handle:
+            text = handle.read()
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert not any(password in text for password in PASSWORDS.values())
+    with open(reports["report_json"]) as handle:
+        report = json.load(handle)
+    assert report["course"] == COURSE and report["unhealthy"] == sorted(PASSWORDS)
+    with open(reports["report_csv"]) as handle:
+        assert len(handle.read().splitlines()) == 1 + len(PASSWORDS)
+    assert not any(password in json.dumps(health) for password in PASSWORDS.values())
+
+
+def test_check_mode_writes_no_report(ansible, student_server, tmp_path):
+    args = health_args({"report_json": str(tmp_path / "health.json"), "report_csv": str(tmp_path / "health.csv")})
+    result = ansible("cohort_health", dict(args, timeout=1), check=True)
+    assert by_id(result)[STUDENT]["failed_step"] == "ssh"
+    assert list(tmp_path.iterdir()) == []
