@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: cohort_health
 short_description: Check every student's course VM as the student meets it, and report
-version_added: 0.3.0
+version_added: 0.4.0
 author:
   - coursevm.openstack contributors (@coursevm)
 description:
