@@ -204,10 +204,13 @@ def ssh_vm(url, command):
          "vagrant@" + urlparse(url).hostname, command], capture_output=True, text=True, timeout=120, check=True)
 
 
+
 def test_the_course_inventory_lists_each_student_at_its_printed_address(cohort_job):
+    from ansible_json import inventory_json  # tests/support
+
     listing = day_two(None, "--list")
     assert listing.returncode == 0, listing.stderr[-3000:]
-    inventory = json.loads(listing.stdout)
+    inventory = inventory_json(listing.stdout)
     hosts = dict((COURSE + "-" + s, urlparse(url).hostname) for s, (url, unused) in printed(cohort_job).items())
     assert sorted(inventory["course_vms"]["hosts"]) == sorted(hosts)
     for host, address in hosts.items():

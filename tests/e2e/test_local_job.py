@@ -95,6 +95,25 @@ def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
     assert [(p.name, p.security_group_ids) for p in ports] == [(SERVER, [group.id])]
 
 
+def test_the_course_inventory_lists_the_student_at_the_printed_address(local_job):
+    """Day two (docs/day-two.md): the inventory `./coursevm local` wrote lists the student from the cloud."""
+    from ansible_json import inventory_json  # tests/support
+
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH="%s:%s" % (ROOT / ".build" / "collections", next(
+                   (ROOT / ".venv" / "lib").glob("python3.*/site-packages"))),
+               OS_CLIENT_CONFIG_FILE="/var/lib/coursevm-cloud/clouds.yaml")
+    listing = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i",
+                              str(ROOT / ".build" / "local" / "inventory"), "--list"],
+                             capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    inventory = inventory_json(listing.stdout)
+    assert inventory["course_vms"]["hosts"] == [SERVER]
+    hostvars = inventory["_meta"]["hostvars"][SERVER]
+    assert hostvars["ansible_host"] == urlparse(printed(local_job)[0]).hostname
+    assert hostvars["credentials_student"] == "student1"
+
+
 def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
     again = run_job("local")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]

@@ -1,4 +1,6 @@
-"""cohort_health against the local cloud: one student's server, made with openstacksdk as the cohort module
+"""Day two against the local cloud: the course inventory plugin and cohort_health.
+
+cohort_health: one student's server, made with openstacksdk as the cohort module
 leaves it (metadata coursevm_course/coursevm_student, a floating IP through a router), and one student given
 with a password but without a server.
 
@@ -10,10 +12,14 @@ and after the module.
 import json
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import cohort_support
+from ansible_json import inventory_json
 from cloud_support import CLOUD
 
 COURSE = "t17h"
@@ -111,3 +117,72 @@ def test_check_mode_writes_no_report(ansible, student_server, tmp_path):
     result = ansible("cohort_health", dict(args, timeout=1), check=True)
     assert by_id(result)[STUDENT]["failed_step"] == "ssh"
     assert list(tmp_path.iterdir()) == []
+
+
+
+# The course inventory plugin, on the same course: t17h-s1 is ready; a server without a floating IP and a port
+# left without its server are named apart, never dropped.
+def inventory(env, tmp_path):
+    config = tmp_path / "course.coursevm.yml"
+    config.write_text("plugin: coursevm.openstack.course\ncloud: %s\ncourse: %s\nvm_user: debian\n"
+                      "private_key_file: /nonexistent/key\n" % (CLOUD, COURSE))
+    run = subprocess.run([str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(config), "--list"],
+                         capture_output=True, text=True, env=dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"),
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return inventory_json(run.stdout), run.stderr
+
+
+def test_the_inventory_lists_the_ready_student_at_its_floating_ip(env, tmp_path, student_server):
+    listing, unused = inventory(env, tmp_path)
+    host = PREFIX + STUDENT
+    assert listing["course_vms"]["hosts"] == [host]
+    assert host in listing["course_" + COURSE]["hosts"]
+    hostvars = listing["_meta"]["hostvars"][host]
+    assert (hostvars["ansible_host"], hostvars["ansible_user"], hostvars["credentials_student"],
+            hostvars["credentials_course"], hostvars["coursevm_server_status"]) == \
+        (student_server[1], "debian", STUDENT, COURSE, "ACTIVE")
+    assert hostvars["ansible_ssh_private_key_file"] == "/nonexistent/key"
+
+
+def test_the_inventory_names_the_students_that_are_not_ready(conn, env, tmp_path, student_server):
+    network = conn.network.find_network(PREFIX + "net", ignore_missing=False)
+    left_port = conn.network.create_port(name=PREFIX + "gone", network_id=network.id)
+    server = conn.compute.create_server(
+        name=PREFIX + "nofip", image_id=conn.image.find_image("cirros-like").id,
+        flavor_id=conn.compute.find_flavor("m1.tiny").id, networks=[{"uuid": network.id}],
+        metadata={"coursevm_course": COURSE, "coursevm_student": "nofip"})
+    try:
+        conn.compute.wait_for_server(server, wait=120)
+        listing, warnings = inventory(env, tmp_path)
+        assert sorted(listing["coursevm_not_ready"]["hosts"]) == [PREFIX + "gone", PREFIX + "nofip"]
+        assert listing["course_vms"]["hosts"] == [PREFIX + STUDENT]
+        hostvars = listing["_meta"]["hostvars"]
+        assert hostvars[PREFIX + "gone"]["coursevm_server_status"] == "MISSING"
+        assert hostvars[PREFIX + "nofip"]["coursevm_floating_ip"] is None
+        assert "ansible_host" not in hostvars[PREFIX + "nofip"]
+        assert PREFIX + "gone" in warnings and PREFIX + "nofip" in warnings
+    finally:
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=120)
+        conn.network.delete_port(left_port)
+
+
+def test_the_inventory_cache_answers_without_the_cloud(env, tmp_path, student_server):
+    cache = tmp_path / "cache"
+    config = tmp_path / "course.coursevm.yml"
+    config.write_text("plugin: coursevm.openstack.course\ncloud: %s\ncourse: %s\ncache: true\n"
+                      "cache_plugin: ansible.builtin.jsonfile\ncache_connection: %s\ncache_timeout: 600\n"
+                      % (CLOUD, COURSE, cache))
+    tool = str(Path(sys.executable).with_name("ansible-inventory"))
+    first = subprocess.run([tool, "-i", str(config), "--list"], capture_output=True, text=True, env=env,
+                           timeout=120, check=False)
+    assert first.returncode == 0 and any(cache.iterdir()), first.stderr[-2000:]
+    # A clouds.yaml that reaches nothing: the listing comes from the cache, unchanged.
+    dead = tmp_path / "clouds.yaml"
+    dead.write_text("clouds:\n  %s:\n    auth:\n      auth_url: http://127.0.0.1:9/\n" % CLOUD)
+    second = subprocess.run([tool, "-i", str(config), "--list"], capture_output=True, text=True,
+                            env=dict(env, OS_CLIENT_CONFIG_FILE=str(dead), ANSIBLE_INVENTORY_UNPARSED_FAILED="true"),
+                            timeout=120, check=False)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert inventory_json(second.stdout) == inventory_json(first.stdout)
