@@ -160,4 +160,4 @@ def cli(argv):
 
 
 if __name__ == "__main__":
-    print(json.dumps(cli(sys.argv[1:])))
+    sys.stdout.write(json.dumps(cli(sys.argv[1:])) + "\n")

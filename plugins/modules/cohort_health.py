@@ -85,7 +85,7 @@ attributes:
     support: none
     description: No diff is reported.
 notes:
-  - RV(changed) is always C(false), also when the report files are written, because they are a record of the
+  - C(changed) is always C(false), also when the report files are written, because they are a record of the
     check (like a log), not a change to the cohort.
   - The C(kernel) step starts a kernel on the student's Jupyter and deletes it again, as a student opening
     and closing a notebook would.
@@ -229,7 +229,7 @@ def describe_error(exc, timeout):
             return "no answer within %s s" % timeout
         return "cannot connect: %s" % (getattr(exc.reason, "strerror", None) or exc.reason)
     # websocket-client's handshake errors carry the response's headers after " -+-+- ": not for a report.
-    text = str(exc).split(" -+-+- ")[0]
+    text = str(exc).split(" -+-+- ", maxsplit=1)[0]
     return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
