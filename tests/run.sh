@@ -11,6 +11,10 @@ OUT=$ROOT/tests/output
 mkdir -p "$OUT"
 quick=false; [ "${1:-}" = "--quick" ] && quick=true
 step() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
+# A skipped test is a hole: every pytest run below (Molecule's testinfra runs too) fails on a skip that
+# tests/skips-allowed.txt does not allow (tests/pytest_plugins/coursevm_skip_guard.py).
+export PYTHONPATH=$ROOT/tests/pytest_plugins${PYTHONPATH:+:$PYTHONPATH}
+export PYTEST_ADDOPTS="-p coursevm_skip_guard${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
 
 step "ansible-lint (production profile)"
 # Molecule installs a copy of the collection into ~/.ansible/collections, which ansible-lint searches first: a
@@ -35,7 +39,14 @@ for module in plugins/modules/*.py; do
   ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
     ansible-doc "coursevm.openstack.$name" | grep -q "EXAMPLES" || { echo "ansible-doc cannot render $name"; exit 1; }
 done
-echo "built, installed, ansible-doc renders the filters and the modules"
+# The inventory plugin and the tests too.
+for plugin in inventory:course:course_vms test:student_id:"student id" test:course_id:"course id" test:linux_name:"linux name"; do
+  IFS=: read -r kind name marker <<<"$plugin"
+  ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+    ansible-doc -t "$kind" "coursevm.openstack.$name" | grep -qi "$marker" ||
+    { echo "ansible-doc cannot render the $kind plugin $name"; exit 1; }
+done
+echo "built, installed, ansible-doc renders the filters, tests, inventory plugin and modules"
 
 step "ansible-test sanity"
 # ansible-test wants the collection at ansible_collections/<ns>/<name> as a real folder, not a symlink.
