@@ -59,6 +59,14 @@ options:
     description: The VM's Python.
     type: str
     default: /usr/bin/python3
+  known_hosts_file:
+    description:
+      - The course's known_hosts on the controller (C(cohort_known_hosts_file); by default C(known_hosts) in the
+        course's secrets folder), where C(deploy.yml) recorded each VM's host key on first contact. Given, every
+        host checks its VM's key against it (a VM first met here is recorded, accept-new); a changed key stops
+        the connection.
+      - Not given, Ansible's own settings apply (this collection's C(ansible.cfg) does not check host keys).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -84,6 +92,7 @@ private_key_file: ~/.ssh/course_team_ed25519
 """
 
 import os  # noqa: E402  # pylint: disable=wrong-import-position
+import shlex  # noqa: E402  # pylint: disable=wrong-import-position
 
 from ansible.errors import AnsibleParserError  # noqa: E402  # pylint: disable=wrong-import-position
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402  # pylint: disable=wrong-import-position
@@ -139,6 +148,15 @@ def course_hosts(course, servers, ports, floating_ips):
                            problem="no server (its port%s is left)" % (
                                " and floating IP" if port["id"] in fip_of_port else ""))
     return hosts
+
+
+def host_key_vars(known_hosts_file):
+    """The connection variables that check a VM's host key against the course's known_hosts (as deploy.yml's
+    playbooks/tasks/vm_hosts.yml sets them): recorded on first contact, refused when changed."""
+    return dict(ansible_host_key_checking=True, coursevm_known_hosts_file=known_hosts_file,
+                ansible_ssh_args="-o ControlMaster=auto -o ControlPersist=60s -o LogLevel=ERROR "
+                                 "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=%s"
+                                 % shlex.quote(known_hosts_file))
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -225,6 +243,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 hostvars["ansible_host"] = record["floating_ip"]
             if self.get_option("private_key_file"):
                 hostvars["ansible_ssh_private_key_file"] = self.get_option("private_key_file")
+            if self.get_option("known_hosts_file"):
+                hostvars.update(host_key_vars(self.get_option("known_hosts_file")))
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)

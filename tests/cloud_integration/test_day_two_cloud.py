@@ -125,7 +125,7 @@ def test_check_mode_writes_no_report(ansible, student_server, tmp_path):
 def inventory(env, tmp_path):
     config = tmp_path / "course.coursevm.yml"
     config.write_text("plugin: coursevm.openstack.course\ncloud: %s\ncourse: %s\nvm_user: debian\n"
-                      "private_key_file: /nonexistent/key\n" % (CLOUD, COURSE))
+                      "private_key_file: /nonexistent/key\nknown_hosts_file: %s\n" % (CLOUD, COURSE, tmp_path / "known hosts"))
     run = subprocess.run([str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(config), "--list"],
                          capture_output=True, text=True, env=dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"),
                          timeout=120, check=False)
@@ -143,6 +143,10 @@ def test_the_inventory_lists_the_ready_student_at_its_floating_ip(env, tmp_path,
             hostvars["credentials_course"], hostvars["coursevm_server_status"]) == \
         (student_server[1], "debian", STUDENT, COURSE, "ACTIVE")
     assert hostvars["ansible_ssh_private_key_file"] == "/nonexistent/key"
+    # The VM's host key is checked against the course's known_hosts (recorded at first contact).
+    assert hostvars["ansible_host_key_checking"] is True
+    assert "StrictHostKeyChecking=accept-new" in hostvars["ansible_ssh_args"]
+    assert "UserKnownHostsFile='%s'" % (tmp_path / "known hosts") in hostvars["ansible_ssh_args"]
 
 
 def test_the_inventory_names_the_students_that_are_not_ready(conn, env, tmp_path, student_server):
