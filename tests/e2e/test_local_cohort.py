@@ -170,14 +170,9 @@ INVENTORY = ROOT / ".build" / ("local-" + COURSE) / "inventory"
 
 
 def day_two(playbook, *args, timeout=1200):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH="%s:%s" % (ROOT / ".build" / "collections", next(
-                   (ROOT / ".venv" / "lib").glob("python3.*/site-packages"))),
-               OS_CLIENT_CONFIG_FILE="/var/lib/coursevm-cloud/clouds.yaml")
-    tool = "ansible-inventory" if playbook is None else "ansible-playbook"
-    target = [] if playbook is None else [str(ROOT / "playbooks" / playbook)]
-    return subprocess.run([str(ROOT / ".venv" / "bin" / tool), "-i", str(INVENTORY), *target, *args],
-                          capture_output=True, text=True, timeout=timeout, check=False, env=env)
+    from day_two import run  # tests/support
+
+    return run(INVENTORY, playbook, *args, timeout=timeout)
 
 
 def health():
@@ -246,6 +241,37 @@ def test_reset_password_through_the_inventory(cohort_job):
         assert recorded(student)["jupyter_password"] == printed(cohort_job)[student][1]
 
 
+KNOWN_HOSTS = INVENTORY.parent / "secrets" / "known_hosts"
+
+
+def known_key(address):
+    """The host key the course's known_hosts holds for address (ssh-keygen -F reads hashed entries too)."""
+    found = subprocess.run(["ssh-keygen", "-F", address, "-f", str(KNOWN_HOSTS)], capture_output=True, text=True,
+                           check=False)
+    keys = [line.split()[-1] for line in found.stdout.splitlines() if line and not line.startswith("#")]
+    return keys[0] if keys else None
+
+
+def test_each_vms_host_key_was_recorded_and_a_changed_one_is_refused(cohort_job, tmp_path):
+    addresses = dict((s, urlparse(url).hostname) for s, (url, unused) in printed(cohort_job).items())
+    assert all(known_key(a) for a in addresses.values()), KNOWN_HOSTS.read_text()
+    saved = KNOWN_HOSTS.read_bytes()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "forged")], check=True)
+    forged = (tmp_path / "forged.pub").read_text().split()[:2]
+    try:
+        subprocess.run(["ssh-keygen", "-R", addresses["student1"], "-f", str(KNOWN_HOSTS)], capture_output=True,
+                       check=True)
+        with KNOWN_HOSTS.open("a") as known:
+            known.write("%s %s %s\n" % (addresses["student1"], forged[0], forged[1]))
+        before = recorded("student1")["jupyter_password"]
+        run = day_two("reset_password.yml", "-e", "student=student1")
+        assert run.returncode != 0
+        assert re.search(r"^%s-student1\s+: .*unreachable=1" % COURSE, run.stdout, re.M), run.stdout[-3000:]
+        assert recorded("student1")["jupyter_password"] == before
+    finally:
+        KNOWN_HOSTS.write_bytes(saved)
+
+
 def test_the_health_report_names_the_failing_step_of_a_broken_vm(cohort_job):
     url = printed(cohort_job)["student3"][0]
     ssh_vm(url, "sudo systemctl stop jupyter")
@@ -261,6 +287,7 @@ def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, con
 
     url, password = printed(cohort_job)["student3"]
     before = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
+    old_key = known_key(urlparse(url).hostname)
     run = day_two("rebuild.yml", "-e", "rebuild_student=student3")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     after = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
@@ -273,6 +300,8 @@ def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, con
     assert session["login_ok"] is True
     assert run_code(url, session["_session"], "6*7") == "42"
     assert not re.search(r"^%s-student[12]\s+: ok=" % COURSE, run.stdout, re.M)
+    # The old VM's host key was forgotten and the new VM's recorded.
+    assert known_key(urlparse(url).hostname) not in (None, old_key)
     unused, report = health()
     assert all(e["healthy"] for e in report.values()), report
 
@@ -301,5 +330,7 @@ def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     for host in hosts:
         route = subprocess.run(["ip", "-j", "route", "get", host], capture_output=True, text=True, check=True)
         assert not json.loads(route.stdout)[0].get("dev", "").startswith("cvmh")
+    # Their addresses may serve other VMs later: no host key of theirs is kept.
+    assert [h for h in hosts if known_key(h)] == []
     cache = Path(os.environ.get("COURSEVM_MACHINES_CACHE", "/var/cache/coursevm/machines"))
     assert [i for i in golden if (cache / ("derived-" + i)).exists()] == []

@@ -98,14 +98,9 @@ def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
 def test_the_course_inventory_lists_the_student_at_the_printed_address(local_job):
     """Day two (docs/day-two.md): the inventory `./coursevm local` wrote lists the student from the cloud."""
     from ansible_json import inventory_json  # tests/support
+    from day_two import run  # tests/support
 
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH="%s:%s" % (ROOT / ".build" / "collections", next(
-                   (ROOT / ".venv" / "lib").glob("python3.*/site-packages"))),
-               OS_CLIENT_CONFIG_FILE="/var/lib/coursevm-cloud/clouds.yaml")
-    listing = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-inventory"), "-i",
-                              str(ROOT / ".build" / "local" / "inventory"), "--list"],
-                             capture_output=True, text=True, env=env, timeout=300, check=False)
+    listing = run(ROOT / ".build" / "local" / "inventory", None, "--list", timeout=300)
     assert listing.returncode == 0, listing.stderr[-3000:]
     inventory = inventory_json(listing.stdout)
     assert inventory["course_vms"]["hosts"] == [SERVER]
