@@ -45,6 +45,9 @@ CASES = {
     "unknown default account action": ({"credentials_default_account_action": "delete"}, "credentials_default_account_action"),
     "missing vault password file": ({"credentials_vault_password_file": "/nonexistent/vault-pass"}, "an existing file"),
     "relative secrets folder": ({"credentials_secrets_dir": "secrets"}, "must be absolute paths on the controller"),
+    "relative handout pages folder": ({"credentials_handout_html_dir": "handout"}, "must be absolute paths on the controller"),
+    "student name on two lines": ({"credentials_student_name": "Ada\nByron"}, "credentials_student_name must be"),
+    "student name that is not text": ({"credentials_student_name": ["Ada"]}, "credentials_student_name"),
     "url that is not http": ({"credentials_url": "ftp://host/"}, "an http(s) URL"),
 }
 

@@ -4,6 +4,8 @@ Runs the role's secrets and handout task files against the controller alone (the
 ansible-vault password file.
 """
 
+import csv
+import io
 import json
 import os
 import re
@@ -48,10 +50,14 @@ def run(course, extra=None, verbosity="-v"):
     return result.returncode, result.stdout + result.stderr
 
 
-def view(course):
+def view_text(course, name):
     out = subprocess.run(["ansible-vault", "view", "--vault-password-file", str(course["vault"]),
-                          str(course["dir"] / (STUDENT + ".yml"))], capture_output=True, text=True, check=True)
-    return yaml.safe_load(out.stdout)
+                          str(course["dir"] / name)], capture_output=True, check=True)
+    return out.stdout.decode("utf-8-sig")
+
+
+def view(course):
+    return yaml.safe_load(view_text(course, STUDENT + ".yml"))
 
 
 def test_vault_encrypted_records_round_trip_and_stay_unchanged(course):
@@ -69,8 +75,10 @@ def test_vault_encrypted_records_round_trip_and_stay_unchanged(course):
     assert data["jupyter_password"] not in output and data["unix_password"] not in output
     handout = course["dir"] / "handout.csv"
     assert stat.S_IMODE(handout.stat().st_mode) == 0o600
-    assert handout.read_text().splitlines()[1] == ",".join(
-        [STUDENT, "http://192.0.2.10/", "oustudent", data["jupyter_password"], data["unix_password"]])
+    # Vault-encrypted like the records (test_credentials_handout.py has the rest of the handout's tests).
+    assert handout.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;coursevm")
+    rows = list(csv.reader(io.StringIO(view_text(course, "handout.csv"), newline="")))
+    assert rows[1] == [STUDENT, "", "http://192.0.2.10/", "oustudent", data["jupyter_password"], data["unix_password"]]
     # A second run reads the vault back and rewrites nothing (vault text would differ at each encryption).
     rc, output = run(course, {"credentials_vault_password_file": str(course["vault"])})
     assert rc == 0, output

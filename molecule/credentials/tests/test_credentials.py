@@ -5,6 +5,9 @@ read the secrets back from the controller's file each time.
 """
 
 import base64
+import csv
+import html
+import io
 import json
 import os
 import stat
@@ -83,13 +86,29 @@ def test_secrets_are_recorded_on_the_controller_owner_only():
     assert data["jupyter_password"] != data["unix_password"]
 
 
+def handout_text(name="handout.csv"):
+    """A handout file's text (UTF-8, the CSV with a byte-order mark; no vault in this scenario)."""
+    return (SECRETS_DIR / name).read_bytes().decode("utf-8-sig")
+
+
 def test_handout_lists_the_student_with_url_and_passwords():
     handout = SECRETS_DIR / "handout.csv"
     assert stat.S_IMODE(handout.stat().st_mode) == 0o600
-    lines = handout.read_text().splitlines()
+    rows = list(csv.reader(io.StringIO(handout_text(), newline="")))
     data = secrets()
-    assert lines[0] == "student,url,ssh_user,jupyter_password,unix_password"
-    assert lines[1:] == [",".join([STUDENT, data["url"], USER, data["jupyter_password"], data["unix_password"]])]
+    assert rows[0] == ["student", "name", "url", "ssh_user", "jupyter_password", "unix_password"]
+    assert rows[1:] == [[STUDENT, "", data["url"], USER, data["jupyter_password"], data["unix_password"]]]
+
+
+def test_handout_page_of_the_student_is_owner_only_with_url_and_password():
+    page = SECRETS_DIR / "handout" / (STUDENT + ".html")
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+    data = secrets()
+    text = handout_text("handout/%s.html" % STUDENT)
+    assert 'id="jupyter-password">%s<' % html.escape(data["jupyter_password"]) in text
+    assert 'href="%s"' % html.escape(data["url"]) in text
+    assert data["unix_password"] not in text
 
 
 def test_no_secret_in_plain_text_on_the_vm(host):
@@ -183,8 +202,10 @@ def test_reset_gives_a_new_jupyter_password_and_refuses_the_old_one(host):
     assert login(host, after["jupyter_password"])["login_ok"]
     old = login(host, before["jupyter_password"])
     assert not old["login_ok"] and old["api_status"] == 403
-    handout = (SECRETS_DIR / "handout.csv").read_text()
+    handout = handout_text()
     assert after["jupyter_password"] in handout and before["jupyter_password"] not in handout
+    page = handout_text("handout/%s.html" % STUDENT)
+    assert after["jupyter_password"] in page and before["jupyter_password"] not in page
 
 
 def test_no_generated_secret_appears_in_the_play_output_at_vv(host, address):
