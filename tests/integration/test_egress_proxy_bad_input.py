@@ -12,7 +12,7 @@ import role_check  # tests/support, on sys.path via conftest
 
 ROOT = Path(__file__).resolve().parents[2]
 # The role's first task that changes anything.
-FIRST_CHANGE = "Point apt at the proxy"
+FIRST_CHANGE = "Create the drop-in folders"
 URL_MSG = "egress_proxy_url does not parse as a proxy URL"
 ROLE_CASES = {
     "no port": ({"egress_proxy_url": "http://proxy.example.org"}, URL_MSG),
