@@ -26,11 +26,13 @@ def write_playbook(folder, role):
     return path
 
 
-def run_check(playbook, extra_vars):
-    """ansible-playbook --check with extra_vars as JSON; the plain-text output, uncoloured."""
+def run_check(playbook, extra_vars, options=()):
+    """ansible-playbook --check with extra_vars as JSON (and `options`, e.g. "-vvv"); the plain-text output,
+    uncoloured."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", json.dumps(extra_vars)],
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", *options, str(playbook),
+         "-e", json.dumps(extra_vars)],
         capture_output=True, text=True, env=env, timeout=300, check=False)
 
 

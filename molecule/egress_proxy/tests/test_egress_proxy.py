@@ -1,7 +1,8 @@
 """The proxy settings on the VM, and apt through a reverse tunnel to the controller's proxy (testinfra).
 
 The tests run in file order: the tunnel test runs egress_tunnel.yml, which restores the inventory's proxy
-settings (none) afterwards, and the last test checks that the settings are gone.
+settings (none) afterwards, and the test after it checks that apt's and pip's are gone; the last test unsets the
+proxy and checks that the services' settings are gone too.
 """
 
 import json
@@ -14,7 +15,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
-PROXY = "http://127.0.0.1:3128"
+# converge.yml's proxy: its password holds '/', '@' and ':' (percent-encoded). Each half is looked for on its
+# own, so a view that cut the password at one of those characters would still be caught.
+PROXY = "http://student-proxy:Zx9qK%2FVw7tR%40%3A@127.0.0.1:3128"
+PASSWORD_HALVES = ("Zx9qK", "Vw7tR")
+TUNNEL_PROXY = "http://127.0.0.1:3128"
+UNITS = ("jupyter", "openrefine")
 CONTROLLER_PORT = 18128
 # Not in the image's local repository (tests/machines/packages.txt), small, in bookworm main.
 PACKAGE = "sl"
@@ -22,11 +28,11 @@ SOURCE = "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://
 SOURCES_FILE = "/etc/apt/sources.list.d/molecule-egress.list"
 
 
-def run_playbook(playbook, extra_vars):
+def run_playbook(playbook, extra_vars, *options):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                ANSIBLE_STDOUT_CALLBACK="default")
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or str(EPHEMERAL / "inventory")
-    result = subprocess.run(["ansible-playbook", "-i", inventory, str(playbook), "-e", json.dumps(extra_vars)],
+    result = subprocess.run(["ansible-playbook", "-i", inventory, *options, str(playbook), "-e", json.dumps(extra_vars)],
                             capture_output=True, text=True, env=env, timeout=1200, check=False)
     return result.returncode, result.stdout + result.stderr
 
@@ -35,8 +41,9 @@ def apt_through_the_tunnel_port(host):
     """apt as the tunnel would use it: Debian's mirror as a source, the VM's loopback port as the proxy."""
     host.run_test("printf '%%s\\n' %s > %s", SOURCE, SOURCES_FILE)
     try:
-        update = host.run("apt-get -o Acquire::http::Proxy=%s -o Acquire::Retries=0 update", PROXY)
-        install = host.run("apt-get -o Acquire::http::Proxy=%s -o Acquire::Retries=0 install -y %s", PROXY, "cowsay")
+        update = host.run("apt-get -o Acquire::http::Proxy=%s -o Acquire::Retries=0 update", TUNNEL_PROXY)
+        install = host.run("apt-get -o Acquire::http::Proxy=%s -o Acquire::Retries=0 install -y %s", TUNNEL_PROXY,
+                           "cowsay")
     finally:
         host.run_test("rm -f %s", SOURCES_FILE)
         host.run("apt-get update")  # forget that source's lists again
@@ -49,29 +56,74 @@ def controller_port_open(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def process_environment(host, unit):
+    pid = host.check_output("systemctl show -p MainPID --value %s", unit)
+    return host.check_output("tr '\\0' '\\n' < /proc/%s/environ", pid).splitlines()
+
+
 def test_apt_uses_the_proxy(host):
     conf = host.file("/etc/apt/apt.conf.d/95coursevm-proxy")
-    assert conf.mode == 0o644 and "Ansible managed" in conf.content_string
+    # The URL holds a password: root only (apt runs as root).
+    assert (conf.mode, conf.user, conf.group) == (0o600, "root", "root")
     dump = host.check_output("apt-config dump")
     assert 'Acquire::http::Proxy "%s";' % PROXY in dump
     assert 'Acquire::https::Proxy "%s";' % PROXY in dump
 
 
 def test_pip_uses_the_proxy(host):
-    # Read as pip reads it (the image has no pip for the system Python; the venvs' pips read the same file).
-    script = ("import configparser; c = configparser.ConfigParser(); c.read('/etc/pip.conf'); "
+    conf = host.file("/etc/pip.conf")
+    assert (conf.mode, conf.user, conf.group) == (0o600, "root", "root")
+    # Read as pip reads it, as root (the image has no pip for the system Python; the venvs' pips read the same
+    # file). RawConfigParser, as pip's: the %XX of the password stay as they are.
+    script = ("import configparser; c = configparser.RawConfigParser(); c.read('/etc/pip.conf'); "
               "print(c.get('global', 'proxy'))")
     assert host.check_output("python3 -c %s", script) == PROXY
 
 
-def test_jupyter_unit_has_the_proxy_in_its_environment(host):
-    env = host.check_output("systemctl show -p Environment --value jupyter")
-    assert "http_proxy=%s" % PROXY in env and "HTTPS_PROXY=%s" % PROXY in env
-    # The running process got it: the role restarted the unit after writing the drop-in.
-    pid = host.check_output("systemctl show -p MainPID --value jupyter")
-    environ = host.check_output("tr '\\0' '\\n' < /proc/%s/environ", pid)
-    assert "https_proxy=%s" % PROXY in environ.splitlines()
-    assert "no_proxy=localhost,127.0.0.1,::1" in environ.splitlines()
+def test_jupyter_unit_gets_the_proxy_from_a_root_only_file(host):
+    for unit in UNITS:
+        env_file = host.file("/etc/systemd/system/%s.service.d/proxy.env" % unit)
+        assert (env_file.mode, env_file.user, env_file.group) == (0o600, "root", "root")
+    assert "proxy.env" in host.check_output("systemctl show -p EnvironmentFiles --value jupyter")
+    # The running process got the variables, the %XX untouched: the role restarted the unit after writing them.
+    environ = process_environment(host, "jupyter")
+    assert "https_proxy=%s" % PROXY in environ and "HTTP_PROXY=%s" % PROXY in environ
+    assert "no_proxy=localhost,127.0.0.1,::1" in environ
+
+
+# What another user of the VM can run or read. Each must work (or be refused) as expected, so that an empty
+# answer is not taken for a hidden password.
+AS_NOBODY = {
+    "systemctl show -p Environment jupyter": 0,
+    "systemctl show jupyter": 0,
+    "systemctl cat jupyter": 0,
+    "cat /etc/apt/apt.conf.d/95coursevm-proxy": 1,
+    "cat /etc/pip.conf": 1,
+    "cat /etc/systemd/system/jupyter.service.d/proxy.env": 1,
+    "cat /etc/systemd/system/openrefine.service.d/proxy.env": 1,
+    "apt-config dump": 0,
+}
+
+
+@pytest.mark.parametrize("command", sorted(AS_NOBODY))
+def test_another_user_cannot_see_the_password(host, command):
+    result = host.run("runuser -u nobody -- %s" % command)
+    assert result.rc == AS_NOBODY[command], result.stdout + result.stderr
+    for half in PASSWORD_HALVES:
+        assert half not in result.stdout + result.stderr
+
+
+def test_a_new_password_is_applied_and_never_shown_at_vvv(host):
+    """A run that changes the password (files rewritten, units verified, reloaded and restarted) shows no part of
+    it, even at -vvv; the service runs with the new one."""
+    new_url = "http://student-proxy:Qm4pL%2FHc8sN%40@127.0.0.1:3128"
+    pid_before = host.check_output("systemctl show -p MainPID --value jupyter")
+    rc, output = run_playbook(ROOT / "molecule" / "egress_proxy" / "converge.yml", {"egress_proxy_url": new_url}, "-vvv")
+    assert rc == 0, output
+    for half in ("Qm4pL", "Hc8sN", *PASSWORD_HALVES):
+        assert half not in output, output
+    assert host.check_output("systemctl show -p MainPID --value jupyter") != pid_before  # restarted
+    assert "https_proxy=%s" % new_url in process_environment(host, "jupyter")
 
 
 def test_absent_unit_gets_a_drop_in_for_later_and_nothing_breaks(host):
@@ -146,3 +198,15 @@ def test_a_proxy_url_that_does_not_parse_is_refused_before_any_change(host, url)
     rc, output = run_playbook(ROOT / "molecule" / "egress_proxy" / "converge.yml", {"egress_proxy_url": url})
     assert rc != 0 and "egress_proxy_url does not parse as a proxy URL" in output, output
     assert host.check_output("cat /etc/pip.conf 2>/dev/null; ls /etc/apt/apt.conf.d") == before
+
+
+def test_unsetting_the_proxy_removes_every_file_and_variable(host):
+    rc, output = run_playbook(ROOT / "molecule" / "egress_proxy" / "converge.yml", {"egress_proxy_url": ""})
+    assert rc == 0, output
+    for unit in UNITS:
+        assert not host.file("/etc/systemd/system/%s.service.d/proxy.conf" % unit).exists
+        assert not host.file("/etc/systemd/system/%s.service.d/proxy.env" % unit).exists
+    assert host.check_output("systemctl show -p EnvironmentFiles --value jupyter") == ""
+    assert not [line for line in process_environment(host, "jupyter") if line.lower().startswith("https_proxy=")]
+    assert not host.file("/etc/apt/apt.conf.d/95coursevm-proxy").exists
+    assert "proxy" not in host.file("/etc/pip.conf").content_string
