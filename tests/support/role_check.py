@@ -65,7 +65,8 @@ def refusal(playbook, extra_vars, first_change):
         ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", json.dumps(extra_vars)],
         capture_output=True, text=True, env=env, timeout=300, check=False)
     assert result.returncode != 0, result.stdout + result.stderr
-    report = json.loads(result.stdout)
+    # The JSON document, without the lines profile_tasks (ansible.cfg) writes around it.
+    report = json.loads(re.search(r"^\{$.*^\}$", result.stdout, re.M | re.S).group(0))
     assert report["stats"]["localhost"]["changed"] == 0, result.stdout
     tasks = [task for play in report["plays"] for task in play["tasks"]]
     assert first_change not in [task["task"]["name"] for task in tasks], result.stdout

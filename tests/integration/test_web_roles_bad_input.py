@@ -1,0 +1,79 @@
+"""Values the web roles (jupyter, nginx_proxy, server_proxy) used to let through: each is refused at the role's
+checks, before the first task after them, and the refusal names the option to fix.
+
+Like test_jupyter_bad_input.py, each role runs against the controller in check mode. The assertions are about
+behaviour (refused before anything, which option is named), not the wording of a message.
+"""
+
+import textwrap
+
+import pytest
+
+import role_check  # tests/support, on sys.path via conftest
+
+# role: (its defaults for a run that passes every check, the first task after its checks)
+ROLES = {
+    "jupyter": ({"jupyter_password": "a-long-enough-password"}, "Install the packages the venv needs"),
+    "nginx_proxy": ({}, "Decide whether nginx serves HTTPS"),
+    "server_proxy": ({}, "Look for Jupyter Server in the venv"),
+}
+BASE_URL_OPTION = {"jupyter": "jupyter_base_url", "nginx_proxy": "nginx_proxy_base_url",
+                   "server_proxy": "server_proxy_jupyter_base_url"}
+# Paths with dot segments (or an empty one): a browser or nginx resolves them elsewhere than Jupyter serves.
+DOT_BASE_URLS = ["/a/../b/", "/../", "/./x/", "/jupyter/./", "/a//b/"]
+
+
+@pytest.fixture(scope="module")
+def plays(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web-roles")
+    plays = {}
+    for role in ROLES:
+        (folder / role).mkdir()
+        plays[role] = role_check.write_playbook(folder / role, "coursevm.openstack." + role)
+    return plays
+
+
+def refused(plays, role, overrides):
+    """The (task, message) that refused `overrides` in `role`, after checking nothing ran past the checks."""
+    defaults, first_after_checks = ROLES[role]
+    return role_check.refusal(plays[role], {**defaults, **overrides}, first_after_checks)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("base_url", DOT_BASE_URLS)
+def test_a_base_url_with_dot_segments_is_refused(plays, role, base_url):
+    option = BASE_URL_OPTION[role]
+    _task, message = refused(plays, role, {option: base_url})
+    assert option in message, message
+
+
+@pytest.fixture(scope="module")
+def checks_only(tmp_path_factory):
+    """Per role, a play that runs only the role's checks (tasks_from validate.yml): the control cases pass them
+    and the run ends there, without touching the controller."""
+    folder = tmp_path_factory.mktemp("web-checks")
+    plays = {}
+    for role in ROLES:
+        path = folder / (role + ".yml")
+        path.write_text(textwrap.dedent("""\
+            - hosts: localhost
+              connection: local
+              gather_facts: false
+              tasks:
+                - ansible.builtin.include_role:
+                    name: coursevm.openstack.%s
+                    tasks_from: validate.yml
+            """ % role))
+        plays[role] = path
+    return plays
+
+
+def passes(checks_only, role, overrides):
+    result = role_check.run_check(checks_only[role], {**ROLES[role][0], **overrides})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("base_url", ["/", "/jupyter/", "/tm351.2026/a~b_c-d/", "/.../"])
+def test_good_base_urls_pass(checks_only, role, base_url):
+    passes(checks_only, role, {BASE_URL_OPTION[role]: base_url})
