@@ -77,3 +77,49 @@ def passes(checks_only, role, overrides):
 @pytest.mark.parametrize("base_url", ["/", "/jupyter/", "/tm351.2026/a~b_c-d/", "/.../"])
 def test_good_base_urls_pass(checks_only, role, base_url):
     passes(checks_only, role, {BASE_URL_OPTION[role]: base_url})
+
+
+# A port below 1024 cannot be bound by the unprivileged units (Jupyter, OpenRefine, nbdime): the play would wait
+# for it in vain. (role, option, value)
+PORTS = [("jupyter", "jupyter_port", port) for port in (80, 443, 1023, 0, 65536)] + \
+    [("nginx_proxy", "nginx_proxy_jupyter_port", port) for port in (80, 1023, 65536)] + \
+    [("server_proxy", option, port) for option in ("server_proxy_jupyter_port", "server_proxy_openrefine_port",
+                                                   "server_proxy_nbdime_port") for port in (443, 1023, 70000)]
+
+
+@pytest.mark.parametrize("role, option, port", PORTS)
+def test_a_privileged_or_impossible_port_is_refused(plays, role, option, port):
+    _task, message = refused(plays, role, {option: port})
+    assert option in message, message
+
+
+def test_a_privileged_port_of_an_extra_app_is_refused(plays):
+    _task, message = refused(plays, "server_proxy", {"server_proxy_extra_apps": [{"title": "Docs", "port": 80}]})
+    assert "server_proxy_extra_apps" in message, message
+
+
+@pytest.mark.parametrize("role, option", sorted({(role, option) for role, option, _port in PORTS}))
+@pytest.mark.parametrize("port", [1024, 65535])
+def test_unprivileged_ports_pass(checks_only, role, option, port):
+    passes(checks_only, role, {option: port})
+
+
+# Two apps on one port: the refusal names the port and both apps (by the option each comes from).
+SHARED_PORTS = {
+    "nbdime on OpenRefine's port": ({"server_proxy_nbdime_port": 3334}, 3334,
+                                    ["server_proxy_openrefine_port", "server_proxy_nbdime_port"]),
+    "two extra apps on one port": ({"server_proxy_extra_apps": [{"title": "Docs", "port": 9000},
+                                                                {"title": "Dash", "port": 9001},
+                                                                {"title": "Board", "port": 9000}]}, 9000,
+                                   ["server_proxy_extra_apps[0]", "server_proxy_extra_apps[2]"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHARED_PORTS))
+def test_two_apps_on_one_port_are_named(plays, case):
+    overrides, port, options = SHARED_PORTS[case]
+    _task, message = refused(plays, "server_proxy", overrides)
+    assert str(port) in message, message
+    for option in options:
+        assert option in message, message
+    assert "server_proxy_extra_apps[1]" not in message, message
