@@ -123,3 +123,14 @@ def test_two_apps_on_one_port_are_named(plays, case):
     for option in options:
         assert option in message, message
     assert "server_proxy_extra_apps[1]" not in message, message
+
+
+@pytest.mark.parametrize("nginx, jupyter", [("/", "/jupyter/"), ("/jupyter/", "/"), ("/a/", "/b/")])
+def test_nginx_and_jupyter_base_urls_that_differ_are_refused(plays, nginx, jupyter):
+    _task, message = refused(plays, "nginx_proxy", {"nginx_proxy_base_url": nginx, "jupyter_base_url": jupyter})
+    assert "nginx_proxy_base_url" in message and "jupyter_base_url" in message, message
+
+
+@pytest.mark.parametrize("base_url", ["/", "/jupyter/"])
+def test_nginx_and_jupyter_base_urls_that_agree_pass(checks_only, base_url):
+    passes(checks_only, "nginx_proxy", {"nginx_proxy_base_url": base_url, "jupyter_base_url": base_url})
