@@ -134,3 +134,33 @@ def test_nginx_and_jupyter_base_urls_that_differ_are_refused(plays, nginx, jupyt
 @pytest.mark.parametrize("base_url", ["/", "/jupyter/"])
 def test_nginx_and_jupyter_base_urls_that_agree_pass(checks_only, base_url):
     passes(checks_only, "nginx_proxy", {"nginx_proxy_base_url": base_url, "jupyter_base_url": base_url})
+
+
+# Entries that would install a jupyter-server-proxy without the 2024 fixes (< 4.2.0), next to a good one.
+OLD_PROXY = ["jupyter-server-proxy==4.1.0", "jupyter_server_proxy<4", "jupyter-server-proxy~=3.2",
+             "https://files.example.org/jupyter_server_proxy-4.1.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("entry", OLD_PROXY)
+def test_server_proxy_refuses_any_entry_below_the_floor(plays, entry):
+    packages = ["jupyter-server-proxy>=4.2.0", entry, "nbdime>=4,<5"]
+    _task, message = refused(plays, "server_proxy", {"server_proxy_pip_packages": packages})
+    assert "server_proxy_pip_packages" in message, message
+
+
+@pytest.mark.parametrize("option", ["jupyter_pip_packages", "jupyter_extra_pip_packages"])
+@pytest.mark.parametrize("entry", OLD_PROXY)
+def test_jupyter_refuses_an_old_jupyter_server_proxy_in_its_lists(plays, option, entry):
+    packages = (["jupyter-server>=2.14,<3", "notebook>=7.2,<8"] if option == "jupyter_pip_packages" else []) + [entry]
+    _task, message = refused(plays, "jupyter", {option: packages})
+    assert option in message, message
+
+
+@pytest.mark.parametrize("packages", [["jupyter-server-proxy==4.2.1", "nbdime>=4,<5"],
+                                      ["jupyter_server_proxy>=4.2,<5", "jupyter-server-proxy~=4.2", "nbdime"]])
+def test_server_proxy_takes_entries_at_the_floor(checks_only, packages):
+    passes(checks_only, "server_proxy", {"server_proxy_pip_packages": packages})
+
+
+def test_jupyter_takes_a_good_jupyter_server_proxy(checks_only):
+    passes(checks_only, "jupyter", {"jupyter_extra_pip_packages": ["jupyter-server-proxy>=4.2", "pandas"]})
