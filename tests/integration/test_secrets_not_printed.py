@@ -83,3 +83,29 @@ def test_a_proxy_password_is_not_printed(egress_play, case):
     output = role_check.assert_refused_before(result, "Point apt at the proxy")
     assert secret not in output, output
     assert "egress_proxy_url" in output
+
+
+# A password that is too short: the refusal names the option and the minimum, and the password is never printed.
+# (role, options, the option the refusal must name, the first task after the checks)
+SHORT_PASSWORDS = {
+    "jupyter_password": ("jupyter", {"jupyter_password": "Sh0rt-pw-x", "jupyter_password_min_length": 13},
+                         "jupyter_password", "Install the packages the venv needs"),
+    "credentials_jupyter_password": ("credentials", {"credentials_jupyter_password": "Sh0rt-pw-x",
+                                                     "credentials_password_min_length": 13},
+                                     "credentials_jupyter_password", "Create the course's secrets folder"),
+    "credentials_unix_password": ("credentials", {"credentials_unix_password": "Sh0rt-pw-x",
+                                                  "credentials_password_min_length": 13},
+                                  "credentials_unix_password", "Create the course's secrets folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHORT_PASSWORDS))
+def test_a_short_password_is_refused_naming_the_option_and_the_minimum(tmp_path, case):
+    role, options, option, first_change = SHORT_PASSWORDS[case]
+    play = role_check.write_playbook(tmp_path, "coursevm.openstack." + role)
+    extra = {"credentials_student": "s001", "credentials_secrets_dir": str(tmp_path / "secrets"), **options}
+    _task, message = role_check.refusal(play, extra, first_change)
+    assert option in message and "13" in message, message
+    output = role_check.assert_refused_before(role_check.run_check(play, extra, "-vvv"), first_change)
+    assert "Sh0rt-pw-x" not in output
+    assert "Sh0rt-pw-x" not in message
