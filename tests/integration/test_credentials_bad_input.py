@@ -30,7 +30,7 @@ CASES = {
     "short jupyter password": ({"credentials_jupyter_password": "short-pw"}, "shorter than credentials_password_min_length"),
     "short jupyter_password from elsewhere": ({"jupyter_password": "elevenchars"}, "shorter than credentials_password_min_length"),
     "short unix password": ({"credentials_unix_password": "abc"}, "shorter than credentials_password_min_length"),
-    "generated length below minimum": ({"credentials_generated_length": 8}, "credentials_generated_length (8) is below it"),
+    "generated length below minimum": ({"credentials_generated_length": 8}, "credentials_generated_length (8) is below"),
     "student id with a space": ({"credentials_student": "alice smith"}, STUDENT_MSG),
     "student id with a slash": ({"credentials_student": "../etc/passwd"}, STUDENT_MSG),
     "student id with upper case": ({"credentials_student": "Alice"}, STUDENT_MSG),

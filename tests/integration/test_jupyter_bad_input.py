@@ -12,8 +12,8 @@ import role_check  # tests/support, on sys.path via conftest
 GOOD = {"jupyter_password": "a-long-enough-password"}
 
 CASES = {
-    "port out of range": ({"jupyter_port": 70000}, "jupyter_port must be 1-65535"),
-    "port zero": ({"jupyter_port": 0}, "jupyter_port must be 1-65535"),
+    "port out of range": ({"jupyter_port": 70000}, "jupyter_port must be 1024-65535"),
+    "port zero": ({"jupyter_port": 0}, "jupyter_port must be 1024-65535"),
     "base_url without leading slash": ({"jupyter_base_url": "jupyter/"}, "jupyter_base_url must start and end with '/'"),
     "base_url without trailing slash": ({"jupyter_base_url": "/jupyter"}, "jupyter_base_url must start and end with '/'"),
     "empty password": ({"jupyter_password": ""}, "jupyter_password is empty or shorter than 8"),

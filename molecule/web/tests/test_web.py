@@ -34,8 +34,12 @@ jupyter_login = _load("jupyter_login")
 @pytest.fixture(scope="module")
 def site(host):
     variables = host.ansible.get_variables()
-    return {"address": variables["ansible_host"], "base": variables["jupyter_base_url"],
-            "url": "http://%s%s" % (variables["ansible_host"], variables["jupyter_base_url"])}
+    base = variables["jupyter_base_url"]
+    # Where Jupyter sends a visitor of the base URL itself: its default_url under the base (the jupyter role's
+    # default /tree when the scenario does not set it).
+    landing = base + variables.get("jupyter_default_url", "/tree").lstrip("/")
+    return {"address": variables["ansible_host"], "base": base, "landing": landing,
+            "url": "http://%s%s" % (variables["ansible_host"], base)}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +83,17 @@ def upgrade_status(address, path, cookie=None):
                                   "nbconvert/html/x.ipynb", "files/x.txt"])
 def test_nothing_is_served_without_login(site, path):
     status, location, body = anonymous(site["url"] + path)
-    # Either refused, or sent (possibly via the default page) towards the login page; never content.
+    # Either refused, or redirected; never content. The base URL itself goes to the default page (which then asks
+    # for the login); every other page goes straight to the login page under the same base, which sends the
+    # visitor back to the page asked for (tornado's @web.authenticated: next= the request's path).
     assert status in (301, 302, 303, 401, 403), (path, status, body[:200])
     if status in (301, 302, 303):
-        target = urllib.parse.urlsplit(location).path
-        assert "login" in location or target.rstrip("/").endswith(("tree", site["base"].rstrip("/"))), location
+        target = urllib.parse.urlsplit(location)
+        if path == "":
+            assert target.path == site["landing"], location
+        else:
+            assert target.path == site["base"] + "login", location
+            assert urllib.parse.parse_qs(target.query).get("next") == [site["base"] + path], location
         assert b"OpenRefine" not in body and b"nbdime" not in body
 
 
