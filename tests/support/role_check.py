@@ -26,9 +26,9 @@ def write_playbook(folder, role):
     return path
 
 
-def run_check(playbook, extra_vars, options=(), verbosity=None):
-    """ansible-playbook --check with extra_vars as JSON (and `options`, e.g. ("-vvv",), or a `verbosity` such as
-    "-vvv"); the plain-text output, uncoloured."""
+def run_check(playbook, extra_vars, verbosity=None, options=()):
+    """ansible-playbook --check with extra_vars as JSON (and a `verbosity` such as "-vvv", or more `options`);
+    the plain-text output, uncoloured."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     return subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", *options, str(playbook),
