@@ -47,7 +47,7 @@ def student_server(conn):
         flavor_id=conn.compute.find_flavor("m1.tiny").id, networks=[{"uuid": network.id}],
         metadata={"coursevm_course": COURSE, "coursevm_student": STUDENT})
     server = conn.compute.wait_for_server(server, wait=120)
-    port = next(iter(conn.network.ports(device_id=server.id)))
+    port = list(conn.network.ports(device_id=server.id))[0]
     floating_ip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     yield server, floating_ip.floating_ip_address
     cohort_support.remove_course(conn, PREFIX)
@@ -117,7 +117,6 @@ def test_check_mode_writes_no_report(ansible, student_server, tmp_path):
     result = ansible("cohort_health", dict(args, timeout=1), check=True)
     assert by_id(result)[STUDENT]["failed_step"] == "ssh"
     assert list(tmp_path.iterdir()) == []
-
 
 
 # The course inventory plugin, on the same course: t17h-s1 is ready; a server without a floating IP and a port

@@ -199,7 +199,6 @@ def ssh_vm(url, command):
          "vagrant@" + urlparse(url).hostname, command], capture_output=True, text=True, timeout=120, check=True)
 
 
-
 def test_the_course_inventory_lists_each_student_at_its_printed_address(cohort_job):
     from ansible_json import inventory_json  # tests/support
 

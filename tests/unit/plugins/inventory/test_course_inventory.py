@@ -1,6 +1,5 @@
 """The course inventory's host records from plain cloud listings: who is ready, who is named apart and why."""
 
-import json
 import os
 import subprocess
 import sys
