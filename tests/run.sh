@@ -10,7 +10,11 @@ cd "$ROOT"
 OUT=$ROOT/tests/output
 mkdir -p "$OUT"
 quick=false; [ "${1:-}" = "--quick" ] && quick=true
-step() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m=== %s\033[0m (at %d s)\n' "$*" "$SECONDS"; }
+# The machine's load through the run (where CI's time goes: tests/output/vmstat.log, one line per 15 s).
+vmstat_pid=
+if command -v vmstat >/dev/null; then vmstat -n -t 15 >"$OUT/vmstat.log" 2>/dev/null </dev/null & vmstat_pid=$!; fi
+trap '[ -z "$vmstat_pid" ] || kill "$vmstat_pid" 2>/dev/null || true' EXIT
 # A skipped test is a hole: every pytest run below (Molecule's testinfra runs too) fails on a skip that
 # tests/skips-allowed.txt does not allow (tests/pytest_plugins/coursevm_skip_guard.py).
 export PYTHONPATH=$ROOT/tests/pytest_plugins${PYTHONPATH:+:$PYTHONPATH}
@@ -78,7 +82,8 @@ cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_
   grep -v '^WARNING: Location')
 
 step "Unit tests, and integration tests that need no test machine"
-python -m pytest -q tests/unit tests/integration
+# Two workers: most of this time is ansible-playbook starting, one core each.
+python -m pytest -q -n 2 --dist loadfile tests/unit tests/integration
 
 if ! $quick; then
   jobs=${COURSEVM_MOLECULE_JOBS:-2}
@@ -98,8 +103,9 @@ if ! $quick; then
     if molecule test -s "$1" >"$2/$1.log" 2>&1; then
       echo "passed: molecule $1 ($((SECONDS - started)) s)"
     else
-      echo "FAILED: molecule $1 ($((SECONDS - started)) s); the end of its log:"
-      tail -n 150 "$2/$1.log"
+      echo "FAILED: molecule $1 ($((SECONDS - started)) s); its failed checks (pytest's E lines), then its end:"
+      grep -E '(^|│ *)E {2,}' "$2/$1.log" | head -n 60 || true
+      tail -n 120 "$2/$1.log"
       return 1
     fi
   }
@@ -112,7 +118,7 @@ fi
 if ! $quick; then
   step "The local OpenStack control plane: start, smoke test through openstacksdk and openstack.cloud, stop"
   cloud() { /usr/bin/python3 "$ROOT/tests/cloud/cloud.py" "$@"; }
-  trap 'cloud stop >/dev/null 2>&1 || true' EXIT
+  trap 'cloud stop >/dev/null 2>&1 || true; [ -z "$vmstat_pid" ] || kill "$vmstat_pid" 2>/dev/null || true' EXIT
   clouds=$(cloud start)
   OS_CLIENT_CONFIG_FILE=$clouds "${COURSEVM_CLOUD_HOME:-/var/lib/coursevm-cloud}/venv/bin/python" tests/cloud/smoke.py
   # The controller's openstack.cloud (from the `ansible` package) against the same cloud.

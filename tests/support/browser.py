@@ -10,7 +10,7 @@ import time
 import urllib.parse
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -45,12 +45,41 @@ def _xsrf_fetch(driver, method, url, body=None):
     return driver.execute_async_script(script, method, url, body)
 
 
-def _type_and_run(wait, code, attempts=5):
+class BrowserStageFailed(AssertionError):
+    """A step of the student's first minutes did not happen in time; says which step and what the page showed."""
+
+
+def _page_state(driver):
+    """What a person looking at the page would report: where it is, its title, any dialog, the kernel status."""
+    def texts(css):
+        try:
+            return [e.text.strip()[:200] for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text.strip()]
+        except Exception:  # pylint: disable=broad-except  # the page may be mid-navigation
+            return []
+    try:
+        where = "url=%s title=%r" % (driver.current_url, driver.title)
+    except Exception:  # pylint: disable=broad-except
+        where = "url=? (the browser did not answer)"
+    return "%s dialogs=%s kernel=%s outputs=%s" % (
+        where, texts(".jp-Dialog"), texts(".jp-KernelStatus, .jp-Notebook-ExecutionIndicator"),
+        texts(".jp-OutputArea-output"))
+
+
+def _until(driver, timeout, condition, stage):
+    """Wait for condition; a timeout names the stage and describes the page instead of a bare TimeoutException."""
+    try:
+        return WebDriverWait(driver, timeout).until(condition)
+    except TimeoutException as exc:
+        raise BrowserStageFailed("%s: not within %s s; %s" % (stage, timeout, _page_state(driver))) from exc
+
+
+def _type_and_run(driver, timeout, code, attempts=5):
     """Type into the first cell and run it. The page re-renders the cell while the kernel connects, which makes
     a found element stale: find it again and replace (select-all) whatever a half-finished attempt typed."""
     for attempt in range(attempts):
         try:
-            editor = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")))
+            editor = _until(driver, timeout, EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")),
+                            "the first cell's editor became clickable")
             editor.click()
             editor.send_keys(Keys.CONTROL, "a")
             editor.send_keys(code)
@@ -62,19 +91,23 @@ def _type_and_run(wait, code, attempts=5):
             time.sleep(1)
 
 
-def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb", timeout=90):
-    """Log in at base_url (ending with '/'), create and open a notebook, run 1+1; return the output text."""
+def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb", timeout=180):
+    """Log in at base_url (ending with '/'), create and open a notebook, run 1+1; return the output text.
+
+    The timeout is per step and generous: on a loaded two-core machine JupyterLab's bundles and the first kernel
+    start take long. A step that does not happen raises BrowserStageFailed naming it, with the page's state."""
     with tempfile.TemporaryDirectory(prefix="coursevm-chromium-") as profile:
         driver = chromium(profile)
         driver.set_script_timeout(30)
-        wait = WebDriverWait(driver, timeout)
         try:
             driver.get(base_url)
             # An anonymous visitor lands on the login page, whatever URL they were given.
-            field = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=password]")))
+            field = _until(driver, timeout, EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=password]")),
+                           "the login page showed a password field")
             field.send_keys(password)
             field.send_keys(Keys.RETURN)
-            wait.until(lambda d: "/login" not in urllib.parse.urlparse(d.current_url).path)
+            _until(driver, timeout, lambda d: "/login" not in urllib.parse.urlparse(d.current_url).path,
+                   "the password was accepted (the page left /login)")
             # A new, empty notebook with a Python kernel, then opened the way the file browser opens it.
             empty = {"type": "notebook", "content": {
                 "cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -87,16 +120,19 @@ def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb"
             # stylesheet did not arrive (a request lost on a loaded machine) shows an error dialog instead and
             # renders no kernel status: reload it as a user would, twice at most.
             for reload in range(3):
-                found = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
-                                   or d.find_elements(By.CSS_SELECTOR,
-                                                      ".jp-Notebook-ExecutionIndicator[data-status='idle']")
-                                   or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') "
-                                                                "and contains(., 'Idle')]"))
+                found = _until(driver, timeout,
+                               lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
+                               or d.find_elements(By.CSS_SELECTOR,
+                                                  ".jp-Notebook-ExecutionIndicator[data-status='idle']")
+                               or d.find_elements(By.XPATH, "//*[contains(@class,'jp-KernelStatus') "
+                                                            "and contains(., 'Idle')]"),
+                               "the notebook opened and its kernel became idle (or a dialog showed)")
                 if "jp-Dialog" not in (found[0].get_attribute("class") or "").split() or reload == 2:
                     break
                 driver.refresh()
-            assert not driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), "the notebook page kept showing a dialog"
-            _type_and_run(wait, "1+1")
+            if driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"):
+                raise BrowserStageFailed("the notebook page kept showing a dialog; %s" % _page_state(driver))
+            _type_and_run(driver, timeout, "1+1")
             deadline = time.monotonic() + timeout
             text = ""
             while time.monotonic() < deadline and not text:
@@ -104,6 +140,8 @@ def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb"
                 text = outputs[0].text.strip() if outputs else ""
                 time.sleep(0.5)
             driver.save_screenshot(str(screenshot))
+            if not text:
+                raise BrowserStageFailed("running 1+1 showed no output within %s s; %s" % (timeout, _page_state(driver)))
             return text
         except Exception:
             driver.save_screenshot(str(screenshot))
