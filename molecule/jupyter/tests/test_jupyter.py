@@ -22,10 +22,6 @@ def main_pid(host):
     return target.main_pid(host, "jupyter")
 
 
-def wait_until(predicate, timeout=60):
-    return target.wait_until(predicate, timeout, interval=1)
-
-
 def answers(host):
     return host.run("python3 -c %s", "import urllib.request as u; u.urlopen('%slogin', timeout=5)" % BASE).rc == 0
 
@@ -51,10 +47,8 @@ def test_service_runs_as_the_course_user(host):
 
 
 def test_listens_on_loopback_only(host):
-    pid = main_pid(host)
-    sockets = host.check_output("ss -Hltnp")
-    mine = [line.split()[3] for line in sockets.splitlines() if "pid=%d," % pid in line]
-    assert mine, sockets
+    mine = target.listening_addresses(host, main_pid(host))
+    assert mine
     assert all(addr.startswith("127.0.0.1:") for addr in mine), mine
     assert "127.0.0.1:8888" in mine
 
@@ -117,18 +111,11 @@ def test_notebook_folder_belongs_to_the_course_user(host):
 
 
 def test_systemd_brings_jupyter_back_after_kill_9(host):
-    before = main_pid(host)
-    host.run_test("kill -9 %s", str(before))
-    assert wait_until(lambda: main_pid(host) not in (0, before) and answers(host)), "jupyter did not come back"
+    target.assert_back_after_kill_9(host, "jupyter", answers, timeout=60, interval=1)
 
 
 def test_notebook_folder_comes_back_after_deletion_and_restart(host):
-    host.run_test("rm -rf %s", NOTEBOOKS)
-    assert not host.file(NOTEBOOKS).exists
-    host.run_test("systemctl restart jupyter")
-    assert wait_until(lambda: answers(host)), "jupyter did not restart"
-    folder = host.file(NOTEBOOKS)
-    assert folder.is_directory and folder.user == USER
+    target.assert_folder_made_again_on_restart(host, "jupyter", NOTEBOOKS, USER, answers, timeout=60, interval=1)
     assert login(host, PASSWORD)["login_ok"]
 
 
