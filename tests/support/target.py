@@ -48,3 +48,18 @@ def assert_folder_made_again_on_restart(host, unit, folder, user, answers, timeo
     made = host.file(folder)
     assert made.is_directory and made.user == user
     return made
+
+
+def assert_active_and_enabled(host, unit):
+    """The unit runs now and starts at boot."""
+    service = host.service(unit)
+    assert service.is_running, "%s is not running" % unit
+    assert service.is_enabled, "%s is not enabled" % unit
+
+
+def assert_main_process_runs_as(host, unit, user):
+    """The unit's main process exists and runs as `user`; returns its pid."""
+    pid = main_pid(host, unit)
+    assert pid > 0, "%s has no main process" % unit
+    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == user
+    return pid

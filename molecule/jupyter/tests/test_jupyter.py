@@ -32,15 +32,11 @@ def login(host, password):
 
 
 def test_service_is_active_and_enabled(host):
-    service = host.service("jupyter")
-    assert service.is_running
-    assert service.is_enabled
+    target.assert_active_and_enabled(host, "jupyter")
 
 
 def test_service_runs_as_the_course_user(host):
-    pid = main_pid(host)
-    assert pid > 0
-    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == USER
+    pid = target.assert_main_process_runs_as(host, "jupyter", USER)
     # Every process of the unit, kernels included, runs as the course user.
     users = set(host.check_output("ps -o user= --ppid %s --pid %s", str(pid), str(pid)).split())
     assert users == {USER}

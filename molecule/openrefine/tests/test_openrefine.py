@@ -41,15 +41,11 @@ def answers(host):
 
 
 def test_service_is_active_and_enabled(host):
-    service = host.service("openrefine")
-    assert service.is_running
-    assert service.is_enabled
+    target.assert_active_and_enabled(host, "openrefine")
 
 
 def test_java_is_the_main_process_and_runs_as_the_course_user(host):
-    pid = main_pid(host)
-    assert pid > 0
-    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == USER
+    pid = target.assert_main_process_runs_as(host, "openrefine", USER)
     assert host.check_output("ps -o comm= -p %s", str(pid)).strip() == "java"
     # Every process of the unit runs as the course user.
     units = [line.split() for line in host.check_output("ps -e -o unit=,user=").splitlines()]
