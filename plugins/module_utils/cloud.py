@@ -99,7 +99,21 @@ def wait_until(fetch, done, timeout, interval=2, sleep=time.sleep, clock=time.mo
 
 
 class CourseVMCloudModule(OpenStackModule):
-    """OpenStackModule plus a clear unknown-cloud error, one-line SDK errors and wait helpers."""
+    """OpenStackModule plus a clear unknown-cloud error, one-line SDK errors and wait helpers.
+
+    It leans on openstack.cloud's and openstacksdk's insides in three places, each checked against the installed
+    versions by tests/unit/plugins/module_utils/test_cloud_base.py (an upgrade that moves them fails there, not
+    in a course team's run):
+
+    - ``openstack_cloud_from_module()`` is overridden: ``OpenStackModule.__init__`` calls it to make
+      ``(self.sdk, self.conn)``, the one point before anything is contacted where a cloud name can be checked;
+    - ``__call__()`` is replaced, not extended: the base catches only the SDK's ``OpenStackCloudException`` and
+      reports its raw text plus a JSON blob, while a keystoneauth error (connection refused, 401) escapes it as
+      a traceback; ours keeps its contract (run(), a dict returned or ``self.results``, exit_json);
+    - openstacksdk's private ``OpenStackConfig._config_files`` is read only to say where clouds.yaml was
+      looked for when none was found; no public attribute holds that list, and without it (``getattr`` with a
+      default) the message only loses the paths.
+    """
 
     def openstack_cloud_from_module(self):
         """Refuse an unknown cloud name before connecting, then connect as openstack.cloud does."""
@@ -115,6 +129,7 @@ class CourseVMCloudModule(OpenStackModule):
                 self.fail_json(msg="Cannot read clouds.yaml: %s" % " ".join(str(exc).split()))
             known = config.get_cloud_names()
             if name not in known:
+                # _config_files is private to openstacksdk (see the class docstring): the paths it searched.
                 self.fail_json(msg=unknown_cloud_message(name, known, config.config_filename,
                                                          getattr(config, "_config_files", None)),
                                known_clouds=sorted(known), clouds_yaml=config.config_filename)
@@ -146,7 +161,8 @@ class CourseVMCloudModule(OpenStackModule):
 
     def __call__(self):
         """Run, turning any SDK/keystoneauth exception into one line (with the raw details kept aside)."""
-        # Not OpenStackModule.__call__: it would report an SDK exception as its raw text plus a JSON blob.
+        # Not OpenStackModule.__call__: it would report an SDK exception as its raw text plus a JSON blob, and let
+        # keystoneauth's exceptions (not OpenStackCloudException) escape as a traceback. Same contract otherwise.
         try:
             results = self.run()
         except Exception as exc:

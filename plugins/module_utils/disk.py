@@ -25,9 +25,9 @@ import tarfile
 import xml.etree.ElementTree as ET
 import zlib
 
+from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import GIB, MIB, gib_ceil
+
 SECTOR = 512
-MIB = 1024 ** 2
-GIB = 1024 ** 3
 
 # qemu-img's format names of the source formats we convert, with the names people know them by.
 SOURCE_FORMATS = {
@@ -82,7 +82,7 @@ def human(num_bytes):
 
 def min_disk_gib(virtual_size):
     """Glance's min_disk (whole GB, as Nova compares it with the flavor's disk): ceil(virtual size in GiB)."""
-    return max(1, -(-int(virtual_size) // GIB))
+    return max(1, gib_ceil(virtual_size))
 
 
 def allocated_bytes(path):
@@ -102,6 +102,7 @@ def same_file(path, other):
 
 
 def sha256_file(path, chunk=4 * MIB):
+    """The file's SHA-256 as hex, read in chunks (disk images are many GB); disk_image and image_upload use it."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):

@@ -53,6 +53,39 @@ def check_student(student):
     return student
 
 
+def student_problems(students):
+    """Every problem with a students list's ids at once (pure): a list of sentences, empty when all is well.
+    Each student is a dict with an ``id``; an id must be valid and given once."""
+    problems = []
+    seen = set()
+    for index, student in enumerate(students or [], 1):
+        if not isinstance(student, dict) or not isinstance(student.get("id"), str):
+            problems.append("students[%d] must be a dict with an id" % index)
+            continue
+        try:
+            check_student(student["id"])
+        except BadName as exc:
+            problems.append(str(exc))
+            continue
+        if student["id"] in seen:
+            problems.append("student id %r is given twice" % student["id"])
+        seen.add(student["id"])
+    return problems
+
+
+def cohort_problems(course, students, concurrency):
+    """The checks every cohort-wide module makes before it asks the cloud anything (pure): the course id, the
+    students' ids, and a concurrency of 1 to 100 threads. A list of sentences, empty when all is well."""
+    problems = []
+    try:
+        check_course(course)
+    except BadName as exc:
+        problems.append(str(exc))
+    if not 1 <= concurrency <= 100:
+        problems.append("concurrency must be 1 to 100; got %d" % concurrency)
+    return problems + student_problems(students)
+
+
 def check_topology(topology):
     if topology not in TOPOLOGIES:
         raise BadName("topology %r must be one of %s" % (topology, ", ".join(TOPOLOGIES)))

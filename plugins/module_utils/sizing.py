@@ -8,6 +8,8 @@ does a quota leave room for a cohort. No SDK objects needed: plain dicts/values 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+# The collection's byte units, binary as in qemu-img and Nova (disk.py and the modules import them from here).
+MIB = 1024 ** 2
 GIB = 1024 ** 3
 
 

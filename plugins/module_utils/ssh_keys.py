@@ -1,13 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, coursevm.openstack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Is a text a well-formed OpenSSH public key line? One check, for the roster filter and the cohort module."""
+"""Is a text a well-formed OpenSSH public key line? The one rule of the collection.
+
+Used by the roster filter, the cohort module (a student's key and the team's admin keys) and, as the Jinja test
+``coursevm.openstack.ssh_public_key`` (plugins/test/ssh_keys.py), by the credentials and heat_stack roles'
+checks. A problem sentence never quotes the key: a private key pasted by mistake must not reach a log.
+"""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
 import binascii
+import re
 import struct
 
 # Key types OpenStack's Nova accepts in a keypair, and what their blob must carry after the type name.
@@ -21,6 +27,9 @@ KEY_TYPES = {
     "sk-ecdsa-sha2-nistp256@openssh.com": "sk-ecdsa",
 }
 RSA_MIN_BITS = 2048
+# What a key type looks like (ssh-dss, ecdsa-sha2-nistp192, ...), so an unknown one may be named in a message;
+# anything else (a password pasted where a key belongs) is not repeated.
+TYPE_LIKE_RE = re.compile(r"(ssh|ecdsa|sk|rsa|x509v3)-[a-z0-9.@-]{1,60}\Z")
 
 
 def _ssh_strings(blob):
@@ -40,15 +49,25 @@ def _ssh_strings(blob):
 
 
 def ssh_public_key_problem(key):
-    """None when ``key`` is a well-formed OpenSSH public key line, else what is wrong with it (pure)."""
+    """None when ``key`` is a well-formed OpenSSH public key line, else what is wrong with it (pure).
+
+    Whitespace around the line is ignored (a YAML block scalar ends in a newline); a line break inside it is
+    not, since the key is written to authorized_keys, where it would make a second line of its own.
+    """
+    if not isinstance(key, str):
+        return "is not text"
     if "PRIVATE KEY" in key:
         return "is a private key; give the public key (the one line of the .pub file) and keep the private key secret"
+    key = key.strip()
+    if any(ord(char) < 32 and char != "\t" or ord(char) == 127 for char in key):
+        return "is more than one line or holds control characters (one key per entry, as in a .pub file)"
     parts = key.split()
     if len(parts) < 2:
         return "is not an OpenSSH public key ('<type> <base64> [comment]')"
     key_type, data = parts[0], parts[1]
     if key_type not in KEY_TYPES:
-        return "has the unknown key type '%s' (expected one of %s)" % (key_type, ", ".join(sorted(KEY_TYPES)))
+        named = " '%s'" % key_type if TYPE_LIKE_RE.match(key_type) else ""
+        return "has the unknown key type%s (expected one of %s)" % (named, ", ".join(sorted(KEY_TYPES)))
     try:
         blob = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -72,3 +91,8 @@ def ssh_public_key_problem(key):
     if kind == "ecdsa" and (len(fields) != 3 or fields[1] != key_type.rsplit("-", 1)[1].encode("ascii")):
         return "is not a valid ECDSA key (its curve does not match its type)"
     return None
+
+
+def is_ssh_public_key(key):
+    """True when ``key`` is a string holding one well-formed OpenSSH public key line."""
+    return ssh_public_key_problem(key) is None

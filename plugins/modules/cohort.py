@@ -192,7 +192,7 @@ from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import (
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud_init import authorized_keys, user_data
 from ansible_collections.coursevm.openstack.plugins.module_utils.faults import explain_server_fault
 from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
-    BadName, check_course, check_student, classify, resource_names)
+    BadName, check_student, classify, cohort_problems, resource_names, student_problems)
 from ansible_collections.coursevm.openstack.plugins.module_utils.ssh_keys import ssh_public_key_problem
 
 POLL_INTERVAL = 2
@@ -208,22 +208,20 @@ class StudentFailed(Exception):
 
 def check_students(students, admin_keys, state):
     """Every problem with the students list at once (pure): a list of sentences, empty when all is well."""
+    return student_problems(students) + key_problems(students, admin_keys, state)
+
+
+def key_problems(students, admin_keys, state):
+    """Every problem with the students' and the team's SSH public keys (pure); students with a bad id are left
+    to student_problems."""
     problems = []
-    seen = set()
-    for index, student in enumerate(students, 1):
+    for student in students if state == "present" else []:
         if not isinstance(student, dict) or not isinstance(student.get("id"), str):
-            problems.append("students[%d] must be a dict with an id" % index)
             continue
         sid = student["id"]
         try:
             check_student(sid)
-        except BadName as exc:
-            problems.append(str(exc))
-            continue
-        if sid in seen:
-            problems.append("student id %r is given twice" % sid)
-        seen.add(sid)
-        if state != "present":
+        except BadName:
             continue
         key = (student.get("ssh_public_key") or "").strip()
         if key:
@@ -288,15 +286,9 @@ class CohortModule(CourseVMCloudModule):
 
     def run(self):
         p = self.params
-        problems = []
-        try:
-            check_course(p["course"])
-        except BadName as exc:
-            problems.append(str(exc))
-        if not 1 <= p["concurrency"] <= 100:
-            problems.append("concurrency must be 1 to 100; got %d" % p["concurrency"])
         students = p["students"] or []
-        problems += check_students(students, p["admin_public_keys"], p["state"])
+        problems = (cohort_problems(p["course"], students, p["concurrency"])
+                    + key_problems(students, p["admin_public_keys"], p["state"]))
         if problems:
             self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
         self.widen_connection_pool(p["concurrency"])

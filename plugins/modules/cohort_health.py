@@ -199,7 +199,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
 from ansible_collections.coursevm.openstack.plugins.module_utils.jupyter_probe import login, page_status, run_code
-from ansible_collections.coursevm.openstack.plugins.module_utils.names import BadName, check_course, check_student
+from ansible_collections.coursevm.openstack.plugins.module_utils.names import cohort_problems
 
 STEPS = ("server", "floating_ip", "ssh", "web", "kernel")
 KERNEL_CODE = "6*7"
@@ -404,22 +404,7 @@ class CohortHealthModule(CourseVMCloudModule):
     def check_input(self):
         """Every problem with the options at once, before the cloud is asked anything."""
         p = self.params
-        problems = []
-        try:
-            check_course(p["course"])
-        except BadName as exc:
-            problems.append(str(exc))
-        seen = set()
-        for student in p["students"]:
-            try:
-                check_student(student["id"])
-            except BadName as exc:
-                problems.append(str(exc))
-            if student["id"] in seen:
-                problems.append("student id %r is given twice" % student["id"])
-            seen.add(student["id"])
-        if not 1 <= p["concurrency"] <= 100:
-            problems.append("concurrency must be 1 to 100; got %d" % p["concurrency"])
+        problems = cohort_problems(p["course"], p["students"], p["concurrency"])
         if p["timeout"] < 1:
             problems.append("timeout must be at least 1 (seconds per step); got %d" % p["timeout"])
         for option in ("report_json", "report_csv"):

@@ -140,24 +140,14 @@ updated:
   elements: str
 """
 
-import hashlib
 import json
-import math
 import os
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
+from ansible_collections.coursevm.openstack.plugins.module_utils.disk import min_disk_gib, sha256_file
 
 SHA_PROPERTY = "coursevm_sha256"
-GIB = 1024 ** 3
 GONE = ("killed", "deleted", "pending_delete")
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dated_name(name, created_at):
@@ -251,7 +241,7 @@ class ImageUploadModule(CourseVMCloudModule):
         try:
             if rc != 0:
                 raise ValueError(err.strip())
-            return max(1, int(math.ceil(json.loads(out)["virtual-size"] / float(GIB))))
+            return min_disk_gib(json.loads(out)["virtual-size"])
         except (ValueError, KeyError) as exc:
             self.fail_json(msg="min_disk was not given and qemu-img could not read the virtual size of %s as %s: %s"
                                % (path, self.params["disk_format"], exc))

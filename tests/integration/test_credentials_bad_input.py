@@ -13,6 +13,12 @@ import role_check  # tests/support, on sys.path via conftest
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GgCjPkKXmzGFwaRQvYxk9WwFj6eFXaxjL8iSDBwS9 student@laptop"
 RSA_BLOB = ("AAAAB3NzaC1yc2EAAAADAQABAAABAQC7" + "x" * 300)
+# Well-formed in shape, refused by the collection's one key rule (plugins/module_utils/ssh_keys.py); the role's
+# former regex-and-base64-prefix check let these through while the roster refused them.
+RSA_1024 = ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PD"
+            "w8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PD"
+            "w8PDw8PDww== x")
+ED25519_CUT = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8GgCjPkKXmzGFwaRQvYxk9WwFj6eFXaxjL8iQ= student@laptop"
 
 GOOD = {"credentials_student": "s001", "credentials_ssh_keys": [ED25519], "credentials_default_account": "nobody-here"}
 
@@ -26,6 +32,9 @@ CASES = {
     "private key pasted": ({"credentials_ssh_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}, KEY_MSG),
     "blob of another type": ({"credentials_ssh_keys": ["ssh-ed25519 " + RSA_BLOB]}, KEY_MSG),
     "truncated blob": ({"credentials_ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1"]}, KEY_MSG),
+    "RSA key of 1024 bits (the old check let it through)": ({"credentials_ssh_keys": [RSA_1024]}, KEY_MSG),
+    "ed25519 body cut short (the old check let it through)": ({"credentials_ssh_keys": [ED25519_CUT]}, KEY_MSG),
+    "two keys in one entry": ({"credentials_ssh_keys": [ED25519 + "\n" + ED25519]}, KEY_MSG),
     "one bad key among good ones": ({"credentials_ssh_keys": [ED25519, "ssh-rsa AAAA== x"]}, KEY_MSG),
     "short jupyter password": ({"credentials_jupyter_password": "short-pw"}, "shorter than credentials_password_min_length"),
     "short jupyter_password from elsewhere": ({"jupyter_password": "elevenchars"}, "shorter than credentials_password_min_length"),

@@ -8,16 +8,15 @@ never touch a VM), once per student, with awkward names and passwords and a real
 import csv
 import html.parser
 import io
-import json
-import os
 import re
 import shutil
 import stat
 import subprocess
-import textwrap
 
 import pytest
 import yaml
+
+import role_check  # tests/support, on sys.path via conftest
 
 URL = "http://192.0.2.10/"
 # A URL the role accepts that needs escaping in HTML.
@@ -37,35 +36,12 @@ VAULT_HEADER = b"$ANSIBLE_VAULT;1.2;AES256;coursevm"
 RECAP_UNCHANGED = re.compile(r"localhost\s*:\s*ok=\d+\s+changed=0\s")
 
 
-def make_course(folder):
-    if not shutil.which("ansible-playbook"):
-        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
-    folder.mkdir(parents=True, exist_ok=True)
-    play = folder / "play.yml"
-    play.write_text(textwrap.dedent("""\
-        - hosts: localhost
-          connection: local
-          gather_facts: false
-          tasks:
-            - ansible.builtin.include_role:
-                name: coursevm.openstack.credentials
-                tasks_from: "{{ item }}"
-              loop: [validate.yml, secrets.yml, handout.yml]
-        """))
-    vault = folder / "vault-pass"
-    vault.write_text("a vault password for the handout test\n")
-    return {"play": play, "vault": vault, "dir": folder / "secrets"}
-
-
 def run(course, student, extra=None, verbosity="-v", vault=False):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     extra_vars = {"credentials_student": student, "credentials_secrets_dir": str(course["dir"]),
                   "credentials_url": URL, **STUDENTS[student], **(extra or {})}
     if vault:
         extra_vars["credentials_vault_password_file"] = str(course["vault"])
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", verbosity, str(course["play"]),
-                             "-e", json.dumps(extra_vars)],
-                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    result = role_check.run_playbook(course["play"], extra_vars, verbosity, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
@@ -125,7 +101,7 @@ class Page(html.parser.HTMLParser):
 
 @pytest.fixture(scope="module")
 def plain_course(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("plain"))
+    course = role_check.credentials_course(tmp_path_factory.mktemp("plain"))
     for student in STUDENTS:
         run(course, student)
     return course
@@ -134,7 +110,7 @@ def plain_course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def vault_course(tmp_path_factory):
     """Three students with vault on; the outputs of their runs, two at -vvv (a given and a generated password)."""
-    course = make_course(tmp_path_factory.mktemp("vault"))
+    course = role_check.credentials_course(tmp_path_factory.mktemp("vault"))
     course["outputs"] = [run(course, "s042", vault=True, verbosity="-vvv"), run(course, "s043", vault=True),
                          run(course, "s044", vault=True, verbosity="-vvv")]
     return course

@@ -6,47 +6,21 @@ ansible-vault password file.
 
 import csv
 import io
-import json
-import os
 import re
-import shutil
 import stat
 import subprocess
-import textwrap
 
-import pytest
 import yaml
+
+import role_check  # tests/support, on sys.path via conftest
 
 STUDENT = "s042"
 
 
-@pytest.fixture()
-def course(tmp_path):
-    if not shutil.which("ansible-playbook"):
-        pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
-    play = tmp_path / "play.yml"
-    play.write_text(textwrap.dedent("""\
-        - hosts: localhost
-          connection: local
-          gather_facts: false
-          tasks:
-            - ansible.builtin.include_role:
-                name: coursevm.openstack.credentials
-                tasks_from: "{{ item }}"
-              loop: [validate.yml, secrets.yml, handout.yml]
-        """))
-    vault = tmp_path / "vault-pass"
-    vault.write_text("a vault password for the test\n")
-    return {"play": play, "vault": vault, "dir": tmp_path / "secrets"}
-
-
 def run(course, extra=None, verbosity="-v"):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     extra_vars = {"credentials_student": STUDENT, "credentials_secrets_dir": str(course["dir"]),
                   "credentials_url": "http://192.0.2.10/", **(extra or {})}
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", verbosity, str(course["play"]),
-                             "-e", json.dumps(extra_vars)],
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    result = role_check.run_playbook(course["play"], extra_vars, verbosity)
     return result.returncode, result.stdout + result.stderr
 
 

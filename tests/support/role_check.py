@@ -1,5 +1,6 @@
-"""Bad-input tests of a role: run it on the controller itself, in check mode as a second guard, and check
-that a bad value stops the play at the role's checks, before any task that would change anything."""
+"""Run a role on the controller itself, for the integration tests: bad-input tests run it in check mode as a
+second guard and check that a bad value stops the play at the role's checks, before any task that would change
+anything; the credentials tests run its controller-side task files for real (credentials_course)."""
 
 import json
 import os
@@ -11,29 +12,52 @@ import textwrap
 import pytest
 
 
-def write_playbook(folder, role):
-    """A play that runs `role` on localhost over the local connection; returns its path."""
+def write_playbook(folder, role, tasks_from=()):
+    """A play that runs `role` on localhost over the local connection (only the task files `tasks_from`, in
+    order, when given); returns its path."""
     if not shutil.which("ansible-playbook"):
         pytest.fail("ansible-playbook not on PATH: run through ./coursevm test")
     path = folder / "play.yml"
-    path.write_text(textwrap.dedent("""\
+    play = textwrap.dedent("""\
         - hosts: localhost
           connection: local
           gather_facts: false
-          roles:
-            - %s
-        """ % role))
+        """)
+    if tasks_from:
+        play += ("  tasks:\n"
+                 "    - ansible.builtin.include_role:\n"
+                 "        name: %s\n"
+                 "        tasks_from: \"{{ item }}\"\n"
+                 "      loop: %s\n" % (role, json.dumps(list(tasks_from))))
+    else:
+        play += "  roles:\n    - %s\n" % role
+    path.write_text(play)
     return path
 
 
-def run_check(playbook, extra_vars, verbosity=None, options=()):
-    """ansible-playbook --check with extra_vars as JSON (and a `verbosity` such as "-vvv", or more `options`);
-    the plain-text output, uncoloured."""
+def run_playbook(playbook, extra_vars, verbosity=None, options=(), timeout=300):
+    """ansible-playbook on localhost with extra_vars as JSON (and a `verbosity` such as "-vvv", or more
+    `options`); the CompletedProcess, its output plain text, uncoloured."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     return subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", *options, str(playbook),
+        ["ansible-playbook", "-i", "localhost,", "-c", "local", *options, str(playbook),
          "-e", json.dumps(extra_vars)] + ([verbosity] if verbosity else []),
-        capture_output=True, text=True, env=env, timeout=300, check=False)
+        capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+
+def run_check(playbook, extra_vars, verbosity=None, options=()):
+    """run_playbook in check mode."""
+    return run_playbook(playbook, extra_vars, verbosity, ("--check", *options))
+
+
+def credentials_course(folder):
+    """The credentials role's controller side (validate, secrets, handout task files: they never touch a VM) as
+    a play in `folder`, with an ansible-vault password file: {"play", "vault", "dir" (the secrets folder)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    play = write_playbook(folder, "coursevm.openstack.credentials", ["validate.yml", "secrets.yml", "handout.yml"])
+    vault = folder / "vault-pass"
+    vault.write_text("a vault password for the test\n")
+    return {"play": play, "vault": vault, "dir": folder / "secrets"}
 
 
 def assert_refused(result, message, first_change):

@@ -22,10 +22,6 @@ def main_pid(host):
     return target.main_pid(host, "jupyter")
 
 
-def wait_until(predicate, timeout=60):
-    return target.wait_until(predicate, timeout, interval=1)
-
-
 def answers(host):
     return host.run("python3 -c %s", "import urllib.request as u; u.urlopen('%slogin', timeout=5)" % BASE).rc == 0
 
@@ -36,25 +32,19 @@ def login(host, password):
 
 
 def test_service_is_active_and_enabled(host):
-    service = host.service("jupyter")
-    assert service.is_running
-    assert service.is_enabled
+    target.assert_active_and_enabled(host, "jupyter")
 
 
 def test_service_runs_as_the_course_user(host):
-    pid = main_pid(host)
-    assert pid > 0
-    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == USER
+    pid = target.assert_main_process_runs_as(host, "jupyter", USER)
     # Every process of the unit, kernels included, runs as the course user.
     users = set(host.check_output("ps -o user= --ppid %s --pid %s", str(pid), str(pid)).split())
     assert users == {USER}
 
 
 def test_listens_on_loopback_only(host):
-    pid = main_pid(host)
-    sockets = host.check_output("ss -Hltnp")
-    mine = [line.split()[3] for line in sockets.splitlines() if "pid=%d," % pid in line]
-    assert mine, sockets
+    mine = target.listening_addresses(host, main_pid(host))
+    assert mine
     assert all(addr.startswith("127.0.0.1:") for addr in mine), mine
     assert "127.0.0.1:8888" in mine
 
@@ -117,18 +107,11 @@ def test_notebook_folder_belongs_to_the_course_user(host):
 
 
 def test_systemd_brings_jupyter_back_after_kill_9(host):
-    before = main_pid(host)
-    host.run_test("kill -9 %s", str(before))
-    assert wait_until(lambda: main_pid(host) not in (0, before) and answers(host)), "jupyter did not come back"
+    target.assert_back_after_kill_9(host, "jupyter", answers, timeout=60, interval=1)
 
 
 def test_notebook_folder_comes_back_after_deletion_and_restart(host):
-    host.run_test("rm -rf %s", NOTEBOOKS)
-    assert not host.file(NOTEBOOKS).exists
-    host.run_test("systemctl restart jupyter")
-    assert wait_until(lambda: answers(host)), "jupyter did not restart"
-    folder = host.file(NOTEBOOKS)
-    assert folder.is_directory and folder.user == USER
+    target.assert_folder_made_again_on_restart(host, "jupyter", NOTEBOOKS, USER, answers, timeout=60, interval=1)
     assert login(host, PASSWORD)["login_ok"]
 
 

@@ -36,24 +36,16 @@ def main_pid(host):
     return target.main_pid(host, "openrefine")
 
 
-def wait_until(predicate, timeout=180):
-    return target.wait_until(predicate, timeout, interval=2)
-
-
 def answers(host):
     return fetch(host, BASE + "command/core/get-version")["status"] == 200
 
 
 def test_service_is_active_and_enabled(host):
-    service = host.service("openrefine")
-    assert service.is_running
-    assert service.is_enabled
+    target.assert_active_and_enabled(host, "openrefine")
 
 
 def test_java_is_the_main_process_and_runs_as_the_course_user(host):
-    pid = main_pid(host)
-    assert pid > 0
-    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == USER
+    pid = target.assert_main_process_runs_as(host, "openrefine", USER)
     assert host.check_output("ps -o comm= -p %s", str(pid)).strip() == "java"
     # Every process of the unit runs as the course user.
     units = [line.split() for line in host.check_output("ps -e -o unit=,user=").splitlines()]
@@ -62,10 +54,7 @@ def test_java_is_the_main_process_and_runs_as_the_course_user(host):
 
 
 def test_listens_on_loopback_port_3334_only(host):
-    pid = main_pid(host)
-    sockets = host.check_output("ss -Hltnp")
-    mine = [line.split()[3] for line in sockets.splitlines() if "pid=%d," % pid in line]
-    assert mine == ["127.0.0.1:3334"], sockets
+    assert target.listening_addresses(host, main_pid(host)) == ["127.0.0.1:3334"]
 
 
 def test_front_page_is_openrefine(host):
@@ -104,18 +93,11 @@ def test_workspace_belongs_to_the_course_user(host):
 
 
 def test_systemd_brings_openrefine_back_after_kill_9(host):
-    before = main_pid(host)
-    host.run_test("kill -9 %s", str(before))
-    assert wait_until(lambda: main_pid(host) not in (0, before) and answers(host)), "openrefine did not come back"
+    target.assert_back_after_kill_9(host, "openrefine", answers, timeout=180, interval=2)
 
 
 def test_workspace_comes_back_after_deletion_and_restart(host):
-    host.run_test("rm -rf %s", WORKSPACE)
-    assert not host.file(WORKSPACE).exists
-    host.run_test("systemctl restart openrefine")
-    assert wait_until(lambda: answers(host)), "openrefine did not restart"
-    folder = host.file(WORKSPACE)
-    assert folder.is_directory and folder.user == USER
+    target.assert_folder_made_again_on_restart(host, "openrefine", WORKSPACE, USER, answers, timeout=180, interval=2)
 
 
 @pytest.mark.parametrize("setting", ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",

@@ -97,3 +97,58 @@ def test_only_sdk_and_keystoneauth_exceptions_are_translated():
     assert cloud.CourseVMCloudModule._is_cloud_error(sdk_exceptions.SDKException("x"))
     assert cloud.CourseVMCloudModule._is_cloud_error(ks_exceptions.ConnectFailure("x"))
     assert not cloud.CourseVMCloudModule._is_cloud_error(KeyError("x"))
+
+
+# ---- what CourseVMCloudModule relies on in the installed openstack.cloud and openstacksdk (see its docstring)
+def test_openstack_module_still_connects_through_the_method_we_override():
+    """OpenStackModule.__init__ makes (sdk, conn) by calling openstack_cloud_from_module(), and sets the
+    attributes our modules and our __call__ use."""
+    import inspect
+    from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+    init = inspect.getsource(OpenStackModule.__init__)
+    assert "self.sdk, self.conn = self.openstack_cloud_from_module()" in init
+    for attribute in ("self.ansible", "self.params", "self.check_mode", "self.results", "self.exit_json",
+                      "self.fail_json"):
+        assert attribute in init, attribute
+    for method in ("openstack_cloud_from_module", "run", "__call__"):
+        assert method in vars(OpenStackModule), method
+    assert cloud.CourseVMCloudModule.openstack_cloud_from_module is not OpenStackModule.openstack_cloud_from_module
+
+
+def test_openstack_modules_call_contract_is_the_one_ours_keeps():
+    """Our __call__ replaces the base's: run() returns a dict to exit with, or the module exits with
+    self.results. If the base ever does more (or less), ours has to follow."""
+    import inspect
+    from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+    base = inspect.getsource(OpenStackModule.__call__)
+    assert "results = self.run()" in base
+    assert "isinstance(results, dict)" in base
+    assert "exit_json(**self.results)" in base
+    # The base catches only the SDK's own exception, so keystoneauth's would escape: the reason ours exists.
+    assert "OpenStackCloudException" in base
+
+
+def test_the_auth_options_we_read_are_still_in_the_full_argument_spec():
+    from ansible_collections.openstack.cloud.plugins.module_utils.openstack import openstack_full_argument_spec
+    spec = openstack_full_argument_spec()
+    assert "cloud" in spec and "auth" in spec
+
+
+def test_openstacksdk_config_still_has_what_the_unknown_cloud_check_reads(tmp_path, monkeypatch):
+    """get_cloud_names(), config_filename and the private _config_files (the paths searched)."""
+    from openstack import config as sdk_config
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  here:\n    auth: {auth_url: 'http://127.0.0.1:5000/v3'}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+    config = sdk_config.OpenStackConfig()
+    assert "here" in config.get_cloud_names()
+    assert config.config_filename == str(clouds)
+    searched = config._config_files  # pylint: disable=protected-access
+    assert isinstance(searched, list) and str(clouds) in searched
+
+
+def test_sdk_and_keystoneauth_exceptions_live_where_is_cloud_error_looks():
+    assert cloud.CourseVMCloudModule._is_cloud_error(sdk_exceptions.ResourceNotFound("x"))
+    assert cloud.CourseVMCloudModule._is_cloud_error(ks_exceptions.ConnectFailure("x"))
+    assert not cloud.CourseVMCloudModule._is_cloud_error(ValueError("x"))
+    assert issubclass(sdk_exceptions.ResourceNotFound, sdk_exceptions.OpenStackCloudException)

@@ -445,3 +445,13 @@ def test_plan_shrink_to_less_than_the_data_says_how_much_is_needed():
 def test_plan_shrink_does_nothing_when_the_disk_is_already_small_enough():
     assert disk.plan_shrink(20 * GIB, 20 * GIB, "dos", 2048, 100, 4096, 100, 10) is None
     assert disk.plan_shrink(10 * GIB, 20 * GIB, "dos", 2048, 100, 4096, 100, 10) is None
+
+
+def test_one_checksum_and_one_size_rule_for_both_disk_modules():
+    """image_upload and disk_image share disk.py's sha256_file and min_disk_gib; the units live in sizing.py."""
+    from ansible_collections.coursevm.openstack.plugins.module_utils import sizing
+    from ansible_collections.coursevm.openstack.plugins.modules import image_upload
+    assert image_upload.sha256_file is disk.sha256_file
+    assert image_upload.min_disk_gib is disk.min_disk_gib
+    assert (disk.GIB, disk.MIB) == (sizing.GIB, sizing.MIB) == (1024 ** 3, 1024 ** 2)
+    assert [disk.min_disk_gib(n) for n in (0, 1, sizing.GIB, sizing.GIB + 1)] == [1, 1, 1, 2]

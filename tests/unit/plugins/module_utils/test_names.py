@@ -59,3 +59,15 @@ def test_every_made_name_classifies_back_to_its_owner():
         for kind, name in made.items():
             expected = ("course", None) if topology == "shared" and kind in names.NETWORK_KINDS else ("student", "s-9")
             assert names.classify("c1", name, kind) == expected
+
+
+def test_cohort_problems_are_every_problem_at_once():
+    """The one prologue of the cohort and cohort_health modules: course, concurrency and ids, all reported."""
+    problems = names.cohort_problems("TM-351", [{"id": "ab12"}, {"id": "AB_1"}, {"id": "ab12"}, "cd34", {}], 0)
+    assert len(problems) == 6, problems
+    assert problems[0].startswith("course id 'TM-351'")
+    assert problems[1] == "concurrency must be 1 to 100; got 0"
+    assert "student id 'AB_1' must be" in problems[2]
+    assert problems[3:] == ["student id 'ab12' is given twice", "students[4] must be a dict with an id",
+                            "students[5] must be a dict with an id"]
+    assert names.cohort_problems("tm351", [{"id": "ab12"}, {"id": "cd34"}], 10) == []
