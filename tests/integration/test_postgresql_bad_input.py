@@ -11,7 +11,7 @@ import pytest
 import role_check  # tests/support, on sys.path via conftest
 
 FIRST_CHANGE = "Create the folder of the database passwords"
-SECRET = "Sup3r-secret-but-short"[:10]  # too short (10 < 12): refused, and never printed
+SECRET = "Sh0rt-pw-x9"  # too short (11 < 12): refused, and never printed
 
 ROLE = [{"name": "course", "auth": "password"}]
 # overrides: the options the refusal must name
