@@ -4,8 +4,6 @@ changes anything (on the controller or the VM), and the refusal names the option
 Each role runs against the controller itself in check mode, as in test_web_roles_bad_input.py.
 """
 
-import textwrap
-
 import pytest
 
 import role_check  # tests/support, on sys.path via conftest
@@ -74,17 +72,8 @@ def test_a_short_password_is_refused_naming_the_role_not_the_password(playbook):
 @pytest.fixture(scope="module")
 def checks_only(tmp_path_factory):
     """A play that runs only the role's checks: the good cases pass them and the run ends there."""
-    path = tmp_path_factory.mktemp("postgresql-checks") / "checks.yml"
-    path.write_text(textwrap.dedent("""\
-        - hosts: localhost
-          connection: local
-          gather_facts: false
-          tasks:
-            - ansible.builtin.include_role:
-                name: coursevm.openstack.postgresql
-                tasks_from: validate.yml
-        """))
-    return path
+    return role_check.write_playbook(tmp_path_factory.mktemp("postgresql-checks"), "coursevm.openstack.postgresql",
+                                     tasks_from=["validate.yml"])
 
 
 GOOD = {
