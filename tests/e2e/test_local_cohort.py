@@ -27,6 +27,8 @@ SECRETS = {
     "ssh_ed25519": "/etc/ssh/ssh_host_ed25519_key",
     "ssh_rsa": "/etc/ssh/ssh_host_rsa_key",
     "jupyter_cookie": "/run/jupyter/jupyter_cookie_secret",
+    # Debian's self-signed TLS key: PostgreSQL (in the golden image) pulls in ssl-cert, which makes it at install.
+    "ssl_snakeoil": "/etc/ssl/private/ssl-cert-snakeoil.key",
 }
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
@@ -143,6 +145,31 @@ def test_no_two_vms_share_a_secret_nor_one_with_the_builder(vms, conn):
         assert builder and builder not in values, name
     # Three machines, each with the server's own host name.
     assert sorted(vm["hostname"] for vm in vms.values()) == [COURSE + "-" + s for s in STUDENTS]
+
+
+def test_each_vm_reads_the_seeded_course_database_with_passwords_of_its_own(cohort_job):
+    """The golden image carries PostgreSQL, the course database and its seed, and the builder's passwords:
+    personalise.yml gave each VM's password roles passwords of its own, recorded on the controller (0600), and each
+    VM's notebook still reads the seeded table with the password its ~/.pgpass holds."""
+    import yaml
+
+    from jupyter_login import login, run_code  # tests/support
+
+    folder = INVENTORY.parent / "secrets" / "postgresql"
+    records = dict((p.stem, p) for p in folder.glob("*.yml"))
+    assert sorted(records) == sorted(STUDENTS + ["golden-builder"])
+    passwords = {}
+    for name, path in records.items():
+        assert path.stat().st_mode & 0o777 == 0o600, name
+        passwords[name] = yaml.safe_load(path.read_text())["passwords"]
+    for role in ("course", "admin"):
+        assert len(set(p[role] for p in passwords.values())) == 4, role
+    cell = ("import psycopg\n"
+            "with psycopg.connect('host=127.0.0.1 user=course') as c:\n"
+            "    n = c.execute('SELECT count(*) FROM planets').fetchone()[0]\n"
+            "n")
+    for student, (url, password) in printed(cohort_job).items():
+        assert run_code(url, login(url, password)["_session"], cell, timeout=120) == "4", student
 
 
 def test_personalising_installed_nothing(cohort_job, vms, conn):

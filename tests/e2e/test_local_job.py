@@ -74,6 +74,36 @@ def test_openrefine_and_nbdime_are_behind_the_same_login(local_job):
             assert resp.status == 200 and marker in resp.read(), path
 
 
+# The course database (role postgresql, inventory/local/group_vars/all/databases.yml): seeded once with this table,
+# reached from a notebook with no settings (PGHOST/PGDATABASE in Jupyter's unit, peer login as the course
+# account), and over TCP with the course role's password from the account's ~/.pgpass.
+SEEDED_PLANETS = [{"name": "Earth", "moons": 1}, {"name": "Mars", "moons": 2}, {"name": "Mercury", "moons": 0},
+                  {"name": "Venus", "moons": 0}]
+DATABASE_CELL = """
+import pandas, psycopg, sqlalchemy
+rows = pandas.read_sql("SELECT name, moons FROM planets ORDER BY name",
+                       sqlalchemy.create_engine("postgresql+psycopg://")).to_dict("records")
+with psycopg.connect() as peer, psycopg.connect("host=127.0.0.1 user=course") as tcp:
+    users = [peer.execute("SELECT current_user").fetchone()[0], tcp.execute("SELECT current_user").fetchone()[0]]
+{"rows": rows, "users": users}
+"""
+
+
+def test_a_notebook_selects_from_the_course_database_through_nginx(local_job):
+    import ast
+
+    from jupyter_login import login, run_code, run_in_terminal  # tests/support
+
+    url, password = printed(local_job)
+    session = login(url, password)["_session"]
+    result = run_code(url, session, DATABASE_CELL, timeout=120)
+    assert result and not result.startswith("error"), result
+    answer = ast.literal_eval(result)
+    assert answer == {"rows": SEEDED_PLANETS, "users": ["oustudent", "course"]}
+    # A terminal of the same login: psql alone reaches the course database.
+    assert run_in_terminal(url, session, "psql -Atc \"SELECT 'planets=' || count(*) FROM planets\"", "planets=4")
+
+
 def test_the_url_is_the_floating_ip_of_the_students_server(local_job, conn):
     url = printed(local_job)[0]
     server = conn.compute.find_server(SERVER, ignore_missing=False)
