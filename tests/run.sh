@@ -132,15 +132,17 @@ if ! $quick; then
   # another's names.
   step "On the local cloud, side by side: the README's commands for one student and a cohort, checked as a user \
 (tests/e2e, logs tests/output/e2e-*.log), and our modules, roles and playbooks (tests/cloud_integration)"
-  python -m pytest -q tests/e2e/test_local_job.py >"$OUT/e2e-job.log" 2>&1 &
+  python -m pytest -q --durations=10 tests/e2e/test_local_job.py >"$OUT/e2e-job.log" 2>&1 &
   e2e_job=$!
-  python -m pytest -q tests/e2e/test_local_cohort.py >"$OUT/e2e-cohort.log" 2>&1 &
+  python -m pytest -q --durations=10 tests/e2e/test_local_cohort.py >"$OUT/e2e-cohort.log" 2>&1 &
   e2e_cohort=$!
   integration=0
-  OS_CLIENT_CONFIG_FILE=$clouds python -m pytest -q -m "not disruptive" tests/cloud_integration || integration=$?
+  # --durations: the slowest tests and fixtures in the log, to see where the cloud phase's time goes.
+  OS_CLIENT_CONFIG_FILE=$clouds python -m pytest -q --durations=15 -m "not disruptive" tests/cloud_integration || integration=$?
   for e2e in job:$e2e_job cohort:$e2e_cohort; do
     if wait "${e2e#*:}"; then
       echo "passed: tests/e2e, ${e2e%%:*} ($(tail -n 1 "$OUT/e2e-${e2e%%:*}.log"))"
+      sed -n '/slowest .* durations/,/^$/p' "$OUT/e2e-${e2e%%:*}.log" | head -n 12
     else
       echo "FAILED: tests/e2e, ${e2e%%:*}; the end of its log:"; tail -n 150 "$OUT/e2e-${e2e%%:*}.log"; exit 1
     fi

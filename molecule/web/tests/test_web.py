@@ -133,6 +133,14 @@ def test_terminal_echoes_through_nginx(site, session):
     assert jupyter_login.run_in_terminal(site["url"], session, "echo hello-$((6*7))", "hello-42")
 
 
+def test_terminal_reaches_the_course_database_with_no_settings(site, session):
+    """configure.yml's default databases: a Jupyter terminal's psql logs in as the course account (peer, through
+    PGHOST/PGDATABASE) to the course database, which the course role owns."""
+    command = "psql -Atc \"SELECT current_user || '@' || current_database() || ':' || pg_get_userbyid(datdba) " \
+              "FROM pg_database WHERE datname = current_database()\""
+    assert jupyter_login.run_in_terminal(site["url"], session, command, USER + "@course:course")
+
+
 def _page_and_asset(browser, url, kind):
     """Fetch a page, then the first stylesheet (kind "css") or script ("js") it links, resolved as a browser
     would: relative links that resolve one level too high are the trailing-slash trap."""
