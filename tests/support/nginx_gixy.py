@@ -58,7 +58,8 @@ def findings(dump, folder):
     try:
         report = json.loads(proc.stdout)
     except ValueError:
-        pytest.fail("gixy gave no report (exit %d): %s %s" % (proc.returncode, proc.stdout[-500:], proc.stderr[-1000:]))
+        pytest.fail("gixy gave no report (exit %d): %s %s"
+                    % (proc.returncode, proc.stdout[-500:], proc.stderr[-1000:]))
     assert isinstance(report, list), report
     return report
 
