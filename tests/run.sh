@@ -91,7 +91,7 @@ if ! $quick; then
   # Much of a scenario's time is waiting (apt, Java and Jupyter starting, ssh), so two side by side finish
   # sooner than one after the other even on two cores. Longest first, so the last one is not a long one.
   rm -rf "$OUT/molecule" && mkdir -p "$OUT/molecule"
-  order="web server_proxy nginx_proxy openrefine credentials postgresql egress_proxy jupyter"
+  order="web server_proxy nginx_proxy openrefine credentials postgresql egress_proxy mongodb jupyter"
   scenarios=()
   for name in $order; do [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name"); done
   for scenario in molecule/*/molecule.yml; do

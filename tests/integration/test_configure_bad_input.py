@@ -22,7 +22,7 @@ def test_bad_databases_are_refused_before_any_role(databases):
     assert "configure_databases" in message
 
 
-@pytest.mark.parametrize("databases", [[], ["postgresql"]], ids=["none", "postgresql"])
+@pytest.mark.parametrize("databases", [[], ["postgresql"], ["postgresql", "mongodb"]], ids=["none", "postgresql", "both"])
 def test_good_databases_pass_the_check(databases):
     """The control: a good list passes the check, and the play goes on into the first role, whose own check
     refuses a bad student id."""

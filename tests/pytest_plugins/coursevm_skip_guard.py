@@ -53,20 +53,24 @@ class SkipGuard:
     def __init__(self, rules):
         self.rules = rules
         self.holes = []
-        self.allowed = 0
+        # reason -> how many allowed skips gave it: the summary says what was not tested, not only how much.
+        self.allowed = {}
 
     def pytest_runtest_logreport(self, report):
         if not report.skipped or hasattr(report, "wasxfail"):
             return
         reason = skip_reason(report)
         if allowed(report.nodeid, reason, self.rules):
-            self.allowed += 1
+            self.allowed[reason] = self.allowed.get(reason, 0) + 1
         else:
             self.holes.append((report.nodeid, reason))
 
     def pytest_terminal_summary(self, terminalreporter):
         if self.allowed:
-            terminalreporter.write_line("coursevm skip guard: %d skip(s) on the allow-list" % self.allowed)
+            terminalreporter.write_line("coursevm skip guard: %d skip(s) on the allow-list:"
+                                        % sum(self.allowed.values()))
+            for reason, count in sorted(self.allowed.items()):
+                terminalreporter.write_line("  %d skipped: %s" % (count, reason))
         if self.holes:
             terminalreporter.section("skipped tests that are not allowed (tests/skips-allowed.txt)", red=True)
             for nodeid, reason in self.holes:

@@ -45,6 +45,8 @@ def test_a_skip_that_is_not_allowed_fails_the_run_and_is_named(tmp_path):
 def test_an_allowed_skip_passes(tmp_path):
     result = run(tmp_path, "*test_sample.py::test_skips | needs a thing* | the thing is made elsewhere\n")
     assert result.returncode == 0, result.stdout
+    # The summary says what was skipped and why (e.g. molecule/mongodb's "mongod not started").
+    assert "1 skipped: needs a thing that is missing" in result.stdout
 
 
 def test_the_reason_must_match_too(tmp_path):
