@@ -122,7 +122,8 @@ def passwords(course):
 
 def test_the_csv_round_trips_awkward_names_and_passwords(plain_course):
     rows, header = csv_rows(plain_course)
-    assert header == ["student", "name", "url", "ssh_user", "jupyter_password", "unix_password"]
+    assert header == ["student", "name", "url", "ssh_user", "jupyter_password", "unix_password",
+                      "student_changed_at"]
     assert [row["student"] for row in rows] == ["s042", "s043", "s044"]
     for row in rows:
         recorded = record(plain_course, row["student"])

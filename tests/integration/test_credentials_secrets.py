@@ -52,7 +52,8 @@ def test_vault_encrypted_records_round_trip_and_stay_unchanged(course):
     # Vault-encrypted like the records (test_credentials_handout.py has the rest of the handout's tests).
     assert handout.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;coursevm")
     rows = list(csv.reader(io.StringIO(view_text(course, "handout.csv"), newline="")))
-    assert rows[1] == [STUDENT, "", "http://192.0.2.10/", "oustudent", data["jupyter_password"], data["unix_password"]]
+    assert rows[1] == [STUDENT, "", "http://192.0.2.10/", "oustudent", data["jupyter_password"], data["unix_password"],
+                       ""]
     # A second run reads the vault back and rewrites nothing (vault text would differ at each encryption).
     rc, output = run(course, {"credentials_vault_password_file": str(course["vault"])})
     assert rc == 0, output

@@ -96,8 +96,9 @@ def test_handout_lists_the_student_with_url_and_passwords():
     assert stat.S_IMODE(handout.stat().st_mode) == 0o600
     rows = list(csv.reader(io.StringIO(handout_text(), newline="")))
     data = secrets()
-    assert rows[0] == ["student", "name", "url", "ssh_user", "jupyter_password", "unix_password"]
-    assert rows[1:] == [[STUDENT, "", data["url"], USER, data["jupyter_password"], data["unix_password"]]]
+    assert rows[0] == ["student", "name", "url", "ssh_user", "jupyter_password", "unix_password",
+                       "student_changed_at"]
+    assert rows[1:] == [[STUDENT, "", data["url"], USER, data["jupyter_password"], data["unix_password"], ""]]
 
 
 def test_handout_page_of_the_student_is_owner_only_with_url_and_password():

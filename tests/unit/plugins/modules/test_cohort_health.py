@@ -281,3 +281,9 @@ def test_the_login_page_answering_200_passes(web, monkeypatch):
 def test_the_kernel_step_without_a_password_fails_without_trying():
     ok, unused = ch.kernel_runs("http://127.0.0.1:9/", None, 1)
     assert ok is False
+
+
+def test_the_kernel_step_of_a_student_who_chose_their_password_passes_untried():
+    # Port 9 (discard) answers nothing: a try would fail, so passing shows nothing was tried.
+    ok, detail = ch.kernel_runs("http://127.0.0.1:9/", "the-stale-recorded-one", 1, "2026-11-30T13:20:00Z")
+    assert ok is True and "2026-11-30T13:20:00Z" in detail
