@@ -14,17 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-
-try:
-    from passlib.hash import argon2 as _passlib_argon2
-    from passlib.utils import consteq
-    HAS_PASSLIB = True
-    PASSLIB_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised only on a controller without passlib
-    HAS_PASSLIB = False
-    PASSLIB_ERROR = exc
+from ansible_collections.coursevm.openstack.plugins.plugin_utils.password_filters import (
+    checked_algorithm, checked_password, consteq, passlib_hasher)
 
 # The same cost parameters as jupyter_server.auth.passwd(), so our hashes are indistinguishable from
 # the ones `jupyter server password` writes (and verify with jupyter_server's own passwd_check()).
@@ -33,32 +25,18 @@ SHA1_SALT_HEX_CHARS = 12
 ALGORITHMS = ("argon2", "sha1")
 
 
-def _require_passlib():
-    if not HAS_PASSLIB:
-        raise AnsibleFilterError(
-            "jupyter_password_hash needs passlib's API on the controller: pip install 'libpass>=1.9' "
-            "argon2-cffi (import error: %s)" % PASSLIB_ERROR
-        )
-
-
-def _check_password(password):
-    if password is None or not isinstance(password, (str, bytes)):
-        raise AnsibleFilterError("jupyter_password_hash: the password must be a string, got %s"
-                                 % type(password).__name__)
-    password = to_text(password)
-    if password == "":
-        raise AnsibleFilterError("jupyter_password_hash: the password is empty; Jupyter would accept anyone")
-    return password
+def _argon2():
+    return passlib_hasher("jupyter_password_hash", "argon2", "argon2-cffi")
 
 
 def jupyter_password_verify(hashed, password):
     """True when ``hashed`` (a Jupyter hashed_password string) is a hash of ``password``."""
-    _require_passlib()
+    argon2 = _argon2()
     hashed = to_text(hashed or "")
     password = to_text(password)
     if hashed.startswith("argon2:"):
         try:
-            return bool(_passlib_argon2.verify(password, hashed[len("argon2:"):]))
+            return bool(argon2.verify(password, hashed[len("argon2:"):]))
         except (ValueError, TypeError):
             return False  # malformed PHC string: not a match, and the caller makes a new hash
     if hashed.startswith("sha1:"):
@@ -76,17 +54,14 @@ def jupyter_password_hash(password, algorithm="argon2", current=None):
 
     When ``current`` is already a hash of ``password`` made with ``algorithm``, it is returned unchanged.
     """
-    _require_passlib()
-    password = _check_password(password)
-    algorithm = to_text(algorithm).lower()
-    if algorithm not in ALGORITHMS:
-        raise AnsibleFilterError("jupyter_password_hash: algorithm must be one of %s, got %r"
-                                 % (", ".join(ALGORITHMS), algorithm))
+    argon2 = _argon2()
+    password = checked_password("jupyter_password_hash", password, "Jupyter would accept anyone")
+    algorithm = checked_algorithm("jupyter_password_hash", algorithm, ALGORITHMS)
     current = to_text(current) if current else ""
     if current.startswith(algorithm + ":") and jupyter_password_verify(current, password):
         return current
     if algorithm == "argon2":
-        return "argon2:" + _passlib_argon2.using(**ARGON2_PARAMS).hash(password)
+        return "argon2:" + argon2.using(**ARGON2_PARAMS).hash(password)
     # Legacy format, for Jupyter releases older than Notebook 6.1 that cannot read argon2 hashes.
     salt = secrets.token_hex(SHA1_SALT_HEX_CHARS // 2)
     return "sha1:%s:%s" % (salt, hashlib.sha1(password.encode("utf-8") + salt.encode("ascii")).hexdigest())

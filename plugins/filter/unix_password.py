@@ -13,26 +13,16 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-
-try:
-    from passlib.hash import sha512_crypt as _sha512_crypt
-    HAS_PASSLIB = True
-    PASSLIB_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised only on a controller without passlib
-    HAS_PASSLIB = False
-    PASSLIB_ERROR = exc
+from ansible_collections.coursevm.openstack.plugins.plugin_utils.password_filters import (
+    checked_algorithm, checked_password, passlib_hasher)
 
 # passlib has no yescrypt; sha512_crypt ($6$) is what every glibc and libxcrypt verifies.
 ALGORITHMS = ("sha512_crypt",)
 DEFAULT_ROUNDS = 656000
 
 
-def _require_passlib():
-    if not HAS_PASSLIB:
-        raise AnsibleFilterError(
-            "unix_password_hash needs passlib's API on the controller: pip install 'libpass>=1.9' "
-            "(import error: %s)" % PASSLIB_ERROR
-        )
+def _sha512_crypt():
+    return passlib_hasher("unix_password_hash", "sha512_crypt")
 
 
 def unix_password_verify(hashed, password):
@@ -40,29 +30,21 @@ def unix_password_verify(hashed, password):
 
     A locked field (``!`` prefix) or any other format is never a match.
     """
-    _require_passlib()
+    sha512_crypt = _sha512_crypt()
     hashed = to_text(hashed or "")
-    if not _sha512_crypt.identify(hashed):
+    if not sha512_crypt.identify(hashed):
         return False
     try:
-        return bool(_sha512_crypt.verify(to_text(password), hashed))
+        return bool(sha512_crypt.verify(to_text(password), hashed))
     except (ValueError, TypeError):
         return False
 
 
 def unix_password_hash(password, algorithm="sha512_crypt", current=None, rounds=DEFAULT_ROUNDS):
     """Hash ``password`` for /etc/shadow; return ``current`` unchanged when it is already a hash of it."""
-    _require_passlib()
-    if password is None or not isinstance(password, (str, bytes)):
-        raise AnsibleFilterError("unix_password_hash: the password must be a string, got %s"
-                                 % type(password).__name__)
-    password = to_text(password)
-    if password == "":
-        raise AnsibleFilterError("unix_password_hash: the password is empty")
-    algorithm = to_text(algorithm).lower()
-    if algorithm not in ALGORITHMS:
-        raise AnsibleFilterError("unix_password_hash: algorithm must be one of %s, got %r (passlib has no yescrypt)"
-                                 % (", ".join(ALGORITHMS), algorithm))
+    sha512_crypt = _sha512_crypt()
+    password = checked_password("unix_password_hash", password)
+    checked_algorithm("unix_password_hash", algorithm, ALGORITHMS, "passlib has no yescrypt")
     try:
         rounds = int(rounds)
     except (TypeError, ValueError):
@@ -71,7 +53,7 @@ def unix_password_hash(password, algorithm="sha512_crypt", current=None, rounds=
         raise AnsibleFilterError("unix_password_hash: rounds must be 1000-999999999, got %d" % rounds)
     if current and unix_password_verify(current, password):
         return to_text(current)
-    return _sha512_crypt.using(rounds=rounds).hash(password)
+    return sha512_crypt.using(rounds=rounds).hash(password)
 
 
 class FilterModule(object):

@@ -13,7 +13,20 @@ __metaclass__ = type
 
 import json
 
+# The key-only sshd drop-in: one file name and one content for cloud-init's first boot (user_data below) and the
+# credentials role (lookup coursevm.openstack.course_sshd), so a VM has one such file whoever wrote it last.
 SSHD_DROP_IN = "/etc/ssh/sshd_config.d/00-coursevm.conf"
+# Names the credentials role wrote it under before; the role removes them.
+SSHD_FORMER_DROP_INS = ("/etc/ssh/sshd_config.d/00-coursevm-hardening.conf",)
+SSHD_KEY_ONLY = (
+    "# Key-only logins, no root: students and operators sign in with their SSH keys.\n"
+    "# sshd keeps the first value it reads for each keyword and reads this folder before sshd_config's own lines,\n"
+    "# so this file (sorted first) wins over later drop-ins such as cloud-init's 50-cloud-init.conf.\n"
+    "PasswordAuthentication no\n"
+    "KbdInteractiveAuthentication no\n"
+    "PermitRootLogin no\n"
+    "PermitEmptyPasswords no\n"
+)
 
 
 def authorized_keys(student_key, admin_keys):
@@ -49,9 +62,6 @@ def user_data(course, student, keys):
         "    owner: root:root",
         '    permissions: "0644"',
         "    content: |",
-        "      # coursevm: keys only. Read first, so later drop-ins cannot turn passwords back on.",
-        "      PasswordAuthentication no",
-        "      KbdInteractiveAuthentication no",
-        "      PermitRootLogin no",
     ]
+    lines += ["      " + line for line in SSHD_KEY_ONLY.splitlines()]
     return "\n".join(lines) + "\n"

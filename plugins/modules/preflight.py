@@ -391,12 +391,21 @@ class PreflightModule(CourseVMCloudModule):
 
     # ---- look-ups; each adds a sentence to ``problems`` instead of failing
 
+    def find_by_name_or_id(self, find, name, several, problems):
+        """(what `find` finds by name or ID or None, whether the name was unique); `several` % name is the problem
+        said when more than one has that name."""
+        try:
+            return find(name, ignore_missing=True), True
+        except self.sdk.exceptions.DuplicateResource:
+            problems.append(several % name)
+            return None, False
+
     def find_image(self, problems):
         name = self.params["image"]
-        try:
-            image = self.conn.image.find_image(name, ignore_missing=True)
-        except self.sdk.exceptions.DuplicateResource:
-            problems.append("Several images are named %s. Use the image's ID instead of its name." % name)
+        image, unique = self.find_by_name_or_id(
+            self.conn.image.find_image, name, "Several images are named %s. Use the image's ID instead of its name.",
+            problems)
+        if not unique:
             return None
         if image is None:
             names = sorted(set(i.name for i in self.conn.image.images() if i.name))
@@ -421,10 +430,10 @@ class PreflightModule(CourseVMCloudModule):
 
     def find_external_network(self, problems):
         name = self.params["external_network"]
-        try:
-            net = self.conn.network.find_network(name, ignore_missing=True)
-        except self.sdk.exceptions.DuplicateResource:
-            problems.append("Several networks are named %s. Set external_network to the network's ID." % name)
+        net, unique = self.find_by_name_or_id(
+            self.conn.network.find_network, name,
+            "Several networks are named %s. Set external_network to the network's ID.", problems)
+        if not unique:
             return None
         external = sorted(n.name or n.id for n in self.conn.network.networks(is_router_external=True))
         if net is None:

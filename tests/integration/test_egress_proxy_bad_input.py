@@ -93,8 +93,9 @@ TUNNEL_CASES = {
     "pip option as a package": ({"egress_tunnel_pip_packages": ["--index-url=http://evil/"]}, "Give apt package names"),
     "source that is not a deb line": ({"egress_tunnel_apt_packages": ["sl"], "egress_tunnel_apt_sources": ["rm -rf /"]},
                                       "egress_tunnel_apt_sources must be"),
+    # Refused by the tunnel entry point's argument spec (egress_tunnel_route is its egress_proxy_tunnel_route).
     "unknown route": ({"egress_tunnel_apt_packages": ["sl"], "egress_tunnel_route": "carrier-pigeon"},
-                      "egress_tunnel_route 'tunnel' or 'offline'"),
+                      "egress_proxy_tunnel_route must be one of: tunnel, offline"),
 }
 
 

@@ -5,8 +5,6 @@ Like test_jupyter_bad_input.py, each role runs against the controller in check m
 behaviour (refused before anything, which option is named), not the wording of a message.
 """
 
-import textwrap
-
 import pytest
 
 import role_check  # tests/support, on sys.path via conftest
@@ -54,17 +52,8 @@ def checks_only(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web-checks")
     plays = {}
     for role in ROLES:
-        path = folder / (role + ".yml")
-        path.write_text(textwrap.dedent("""\
-            - hosts: localhost
-              connection: local
-              gather_facts: false
-              tasks:
-                - ansible.builtin.include_role:
-                    name: coursevm.openstack.%s
-                    tasks_from: validate.yml
-            """ % role))
-        plays[role] = path
+        (folder / role).mkdir()
+        plays[role] = role_check.write_playbook(folder / role, "coursevm.openstack." + role, tasks_from=["validate.yml"])
     return plays
 
 

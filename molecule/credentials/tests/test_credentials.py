@@ -122,13 +122,37 @@ def test_no_secret_in_plain_text_on_the_vm(host):
         assert found.rc == 1, found.stdout  # grep: 1 = no file holds it
 
 
+KEY_ONLY = ("passwordauthentication no", "permitrootlogin no", "kbdinteractiveauthentication no",
+            "permitemptypasswords no")
+
+
 def test_sshd_effective_settings(host):
     effective = host.check_output("sshd -T")
-    for line in ("passwordauthentication no", "permitrootlogin no", "kbdinteractiveauthentication no"):
+    for line in KEY_ONLY:
         assert line in effective.splitlines(), effective
-    dropin = host.file("/etc/ssh/sshd_config.d/00-coursevm-hardening.conf")
+    # One key-only drop-in, under the name cloud-init gives it at first boot; the former name is gone.
+    dropin = host.file("/etc/ssh/sshd_config.d/00-coursevm.conf")
     assert dropin.user == "root" and dropin.mode == 0o644
     assert "Ansible managed" in dropin.content_string
+    assert not host.file("/etc/ssh/sshd_config.d/00-coursevm-hardening.conf").exists
+
+
+def test_a_later_drop_in_cannot_let_passwords_back_in(host):
+    # The drop-in (the same settings cloud-init writes) before an image's drop-in that allows everything: sshd
+    # keeps the first value. PermitEmptyPasswords is the case cloud-init's file used to leave to the image.
+    folder = "/tmp/cvm-sshd-order"
+    host.run_test("rm -rf %s && mkdir -p %s/d && cp /etc/ssh/sshd_config.d/00-coursevm.conf %s/d/", folder, folder,
+                  folder)
+    host.run_test("printf '%%s\\n' 'PasswordAuthentication yes' 'KbdInteractiveAuthentication yes' "
+                  "'PermitRootLogin yes' 'PermitEmptyPasswords yes' > %s/d/50-image.conf", folder)
+    host.run_test("printf '%%s\\n' 'Include %s/d/*.conf' 'HostKey /etc/ssh/ssh_host_ed25519_key' > %s/sshd_config",
+                  folder, folder)
+    try:
+        effective = host.check_output("sshd -T -f %s/sshd_config", folder).splitlines()
+    finally:
+        host.run("rm -rf %s", folder)
+    for line in KEY_ONLY:
+        assert line in effective, effective
 
 
 def test_only_the_students_key_is_authorized(host):

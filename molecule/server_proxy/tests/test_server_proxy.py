@@ -62,12 +62,18 @@ def test_without_login_posts_are_refused(host):
     assert answer["status"] == 403
 
 
-@pytest.mark.parametrize("host_header", ["", PUBLIC_HOST])
-def test_openrefine_page_and_its_scripts_and_styles_load(host, host_header):
-    page = get(host, "proxy/3334/", host_header=host_header)[0]
+def html_page(host, path, title, host_header):
+    """The page at `path` through the proxy: an HTML answer (200) whose title starts with `title`."""
+    page = get(host, path, host_header=host_header)[0]
     assert page["status"] == 200, page
     assert page["content_type"].startswith("text/html")
-    assert "<title>OpenRefine</title>" in page["body"]
+    assert "<title>" + title in page["body"]
+    return page
+
+
+@pytest.mark.parametrize("host_header", ["", PUBLIC_HOST])
+def test_openrefine_page_and_its_scripts_and_styles_load(host, host_header):
+    page = html_page(host, "proxy/3334/", "OpenRefine</title>", host_header)
     wanted = assets(page["body"], "/proxy/3334/")
     scripts = [p for p in wanted if re.search(r"\.js(\?|$)", p)]
     styles = [p for p in wanted if re.search(r"\.(css|less)(\?|$)", p)]
@@ -110,10 +116,7 @@ def test_openrefine_creates_a_project_and_its_redirect_stays_behind_the_proxy(ho
 
 @pytest.mark.parametrize("host_header", ["", PUBLIC_HOST])
 def test_nbdime_page_and_its_static_files_load(host, host_header):
-    page = get(host, "proxy/8899/", host_header=host_header)[0]
-    assert page["status"] == 200, page
-    assert page["content_type"].startswith("text/html")
-    assert "<title>nbdime" in page["body"]
+    page = html_page(host, "proxy/8899/", "nbdime", host_header)
     config = json.loads(re.search(r"id='nbdime-config-data'[^>]*>(.*?)</script>", page["body"], re.S).group(1))
     assert config["baseUrl"] == "/proxy/8899/"
     scripts = [p for p in assets(page["body"], "/proxy/8899/") if re.search(r"\.js(\?|$)", p)]

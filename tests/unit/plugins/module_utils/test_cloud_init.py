@@ -22,5 +22,33 @@ def test_user_data_installs_the_keys_and_turns_passwords_and_root_off():
     assert config["chpasswd"] == {"expire": False}
     [drop_in] = config["write_files"]
     assert drop_in["path"] == "/etc/ssh/sshd_config.d/00-coursevm.conf" and drop_in["permissions"] == "0644"
-    lines = drop_in["content"].splitlines()
-    assert {"PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no"} <= set(lines)
+    assert drop_in["content"] == cloud_init.SSHD_KEY_ONLY
+
+
+def effective(*files):
+    """sshd's reading of drop-ins in order: the first value of each keyword wins (keywords case-insensitive)."""
+    settings = {}
+    for text in files:
+        for line in text.splitlines():
+            words = line.split()
+            if words and not words[0].startswith("#"):
+                settings.setdefault(words[0].lower(), words[1].lower())
+    return settings
+
+
+# What a course image may ship in a later drop-in (or sshd_config's own lines) to let passwords in.
+IMAGE_DROP_IN = "PasswordAuthentication yes\nKbdInteractiveAuthentication yes\nPermitRootLogin yes\nPermitEmptyPasswords yes\n"
+
+
+def test_the_first_boot_drop_in_wins_over_a_later_one_that_allows_passwords():
+    [drop_in] = yaml.safe_load(cloud_init.user_data("tm351", "ab12", [STUDENT]))["write_files"]
+    settings = effective(drop_in["content"], IMAGE_DROP_IN)
+    assert settings == {"passwordauthentication": "no", "kbdinteractiveauthentication": "no",
+                        "permitrootlogin": "no", "permitemptypasswords": "no"}
+
+
+def test_permit_empty_passwords_is_no_on_a_vm_the_credentials_role_never_reached():
+    # The case that used to slip through: the first-boot drop-in left PermitEmptyPasswords unset (only the
+    # credentials role's file said no), so a VM known only to cloud-init took an image's "yes".
+    [drop_in] = yaml.safe_load(cloud_init.user_data("tm351", "ab12", [STUDENT]))["write_files"]
+    assert effective(drop_in["content"], "PermitEmptyPasswords yes\n")["permitemptypasswords"] == "no"
