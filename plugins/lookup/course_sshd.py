@@ -15,7 +15,7 @@ description:
     C(plugins/module_utils/cloud_init.py). cloud-init writes the same file at first boot (the
     C(course_user_data) filter and the cohort module); the credentials role writes it again with this lookup.
 author:
-  - coursevm.openstack developers
+  - coursevm.openstack contributors (@coursevm)
 options:
   _terms:
     description: What to return, one value per term.

@@ -380,7 +380,8 @@ class CohortHealthModule(CourseVMCloudModule):
             id=dict(type="str", required=True),
             url=dict(type="str"),
             password=dict(type="str", no_log=True),
-            password_changed_at=dict(type="str"),
+            # When the student chose their own password (a time, not a secret).
+            password_changed_at=dict(type="str", no_log=False),
         )),
         concurrency=dict(type="int", default=10),
         timeout=dict(type="int", default=20),

@@ -12,7 +12,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 try:
     from passlib import hash as _passlib_hash
-    from passlib.utils import consteq
+    from passlib.utils import consteq  # pylint: disable=unused-import  # re-exported for jupyter_password
     PASSLIB_ERROR = None
 except ImportError as exc:  # pragma: no cover - exercised only on a controller without passlib
     _passlib_hash = consteq = None

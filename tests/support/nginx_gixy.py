@@ -65,8 +65,8 @@ def findings(dump, folder):
 
 
 def describe(report):
-    return "\n".join("%s [%s] %s: %s (%s:%s)" % (f.get("severity"), f.get("plugin"), f.get("summary"),
-                                               f.get("reason"), f.get("file"), f.get("line")) for f in report)
+    fields = ("severity", "plugin", "summary", "reason", "file", "line")
+    return "\n".join("%s [%s] %s: %s (%s:%s)" % tuple(f.get(name) for name in fields) for f in report)
 
 
 def assert_no_findings(host, folder, expect_files=()):

@@ -6,7 +6,6 @@ behaviour: status codes, the result code, which password logs in, the file's mod
 """
 
 import datetime
-import json
 import os
 import re
 import stat
@@ -226,7 +225,7 @@ class _Browser:
 
     def _keep(self, response):
         for header in response.headers.get_list("Set-Cookie"):
-            name, _, rest = header.partition("=")
+            name, unused, rest = header.partition("=")
             value = rest.split(";", 1)[0]
             if "expires=" in header.lower() and value in ('""', ""):
                 self.cookies.pop(name, None)
