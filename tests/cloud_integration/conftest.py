@@ -153,9 +153,10 @@ def inventory(conn):
 
 
 def foreign(name):
-    """Named by another test session with its own prefix (t5b-..., t6-...), or by the README's local job
-    (course `local`, tests/e2e) that tests/run.sh runs beside these tests; not by us or a module under test."""
-    return bool(re.match(r"^(t[0-9]+[a-z]*|local)-", name or "")) and not name.startswith(PREFIX)
+    """Named by another test session with its own prefix (t5b-..., t6-...), or by the README's local jobs
+    (courses `local` and `cohort`, tests/e2e) that tests/run.sh runs beside these tests; not by us or a module
+    under test."""
+    return bool(re.match(r"^(t[0-9]+[a-z]*|local|cohort)-", name or "")) and not name.startswith(PREFIX)
 
 
 @pytest.fixture
