@@ -20,70 +20,81 @@ trap '[ -z "$vmstat_pid" ] || kill "$vmstat_pid" 2>/dev/null || true' EXIT
 export PYTHONPATH=$ROOT/tests/pytest_plugins${PYTHONPATH:+:$PYTHONPATH}
 export PYTEST_ADDOPTS="-p coursevm_skip_guard${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
 
-step "ansible-lint (production profile)"
-# Molecule installs a copy of the collection into ~/.ansible/collections, which ansible-lint searches first: a
-# copy left by an older checkout would hide roles added since ("role not found"). It is remade on demand.
-rm -rf ~/.ansible/collections/ansible_collections/coursevm/openstack
-ansible-lint --profile production --offline -q
+# The static checks (ansible-lint, the collection build and docs, ansible-test sanity) use one core most of the
+# time: they run in the background beside the unit tests, their output in tests/output/static.log, shown at the end.
+static_checks() {
+  step "ansible-lint (production profile)"
+  # Molecule installs a copy of the collection into ~/.ansible/collections, which ansible-lint searches first: a
+  # copy left by an older checkout would hide roles added since ("role not found"). It is remade on demand.
+  rm -rf ~/.ansible/collections/ansible_collections/coursevm/openstack
+  ansible-lint --profile production --offline -q
 
-step "Collection build, install and docs"
-rm -rf "$OUT/galaxy" && mkdir -p "$OUT/galaxy"
-ansible-galaxy collection build --force --output-path "$OUT/galaxy" >/dev/null
-ansible-galaxy collection install --offline --no-deps --force -p "$OUT/galaxy/installed" "$OUT"/galaxy/coursevm-openstack-*.tar.gz >/dev/null
-ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
-  ansible-doc -t filter coursevm.openstack.jupyter_password_hash | grep -q "PasswordIdentityProvider"
-for filter in unix_password_hash:passlib roster:"student id"; do
+  step "Collection build, install and docs"
+  rm -rf "$OUT/galaxy" && mkdir -p "$OUT/galaxy"
+  ansible-galaxy collection build --force --output-path "$OUT/galaxy" >/dev/null
+  ansible-galaxy collection install --offline --no-deps --force -p "$OUT/galaxy/installed" "$OUT"/galaxy/coursevm-openstack-*.tar.gz >/dev/null
   ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
-    ansible-doc -t filter "coursevm.openstack.${filter%%:*}" | grep -q "${filter#*:}" ||
-    { echo "ansible-doc cannot render the filter ${filter%%:*}"; exit 1; }
-done
-# Every module's documentation renders from the installed copy (what a user of the built collection reads).
-for module in plugins/modules/*.py; do
-  name=$(basename "$module" .py)
-  ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
-    ansible-doc "coursevm.openstack.$name" | grep -q "EXAMPLES" || { echo "ansible-doc cannot render $name"; exit 1; }
-done
-# The inventory plugin and the tests too.
-for plugin in inventory:course:course_vms test:student_id:"student id" test:course_id:"course id" test:linux_name:"linux name"; do
-  IFS=: read -r kind name marker <<<"$plugin"
-  ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
-    ansible-doc -t "$kind" "coursevm.openstack.$name" | grep -qi "$marker" ||
-    { echo "ansible-doc cannot render the $kind plugin $name"; exit 1; }
-done
-echo "built, installed, ansible-doc renders the filters, tests, inventory plugin and modules"
+    ansible-doc -t filter coursevm.openstack.jupyter_password_hash | grep -q "PasswordIdentityProvider"
+  for filter in unix_password_hash:passlib roster:"student id"; do
+    ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+      ansible-doc -t filter "coursevm.openstack.${filter%%:*}" | grep -q "${filter#*:}" ||
+      { echo "ansible-doc cannot render the filter ${filter%%:*}"; exit 1; }
+  done
+  # Every module's documentation renders from the installed copy (what a user of the built collection reads).
+  for module in plugins/modules/*.py; do
+    name=$(basename "$module" .py)
+    ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+      ansible-doc "coursevm.openstack.$name" | grep -q "EXAMPLES" || { echo "ansible-doc cannot render $name"; exit 1; }
+  done
+  # The inventory plugin and the tests too.
+  for plugin in inventory:course:course_vms test:student_id:"student id" test:course_id:"course id" test:linux_name:"linux name"; do
+    IFS=: read -r kind name marker <<<"$plugin"
+    ANSIBLE_COLLECTIONS_PATH="$OUT/galaxy/installed:$ANSIBLE_COLLECTIONS_PATH" \
+      ansible-doc -t "$kind" "coursevm.openstack.$name" | grep -qi "$marker" ||
+      { echo "ansible-doc cannot render the $kind plugin $name"; exit 1; }
+  done
+  echo "built, installed, ansible-doc renders the filters, tests, inventory plugin and modules"
 
-step "ansible-test sanity"
-# ansible-test wants the collection at ansible_collections/<ns>/<name> as a real folder, not a symlink.
-SANITY=$OUT/sanity/ansible_collections/coursevm/openstack
-rm -rf "$OUT/sanity" && mkdir -p "$SANITY" "$OUT/sanity/ansible_collections/openstack"
-git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' | xargs -0 -I{} cp --parents -P {} "$SANITY"/ 2>/dev/null || true
-# Our OpenStack modules build on openstack.cloud (its OpenStackModule and doc fragment): the import and
-# validate-modules tests look for it beside our collection, so a copy of the venv's goes there.
-cp -r "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/openstack/cloud" \
-  "$OUT/sanity/ansible_collections/openstack/"
-# Its own venv: --requirements pins sanity tools that must not disturb ansible-lint's; --venv would fetch a
-# pip bootstrap script from a host outside the package registries (docs/versions.md).
-SANITY_VENV=$ROOT/.build/sanity-venv
-pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-core=$(python -c 'import importlib.metadata as m; print(m.version("ansible-core"))')
-if [ "$("$SANITY_VENV/bin/ansible-test" --version 2>/dev/null | awk '{print $2}')" != "$core" ]; then
-  python -m venv --clear "$SANITY_VENV"
-  # pip's status decides (pipefail; grep -v fails when nothing is left to print). A failed install takes the
-  # venv with it, so a partial one is not taken for ready on the next run.
-  "$SANITY_VENV/bin/python" -m pip install -q "ansible-core==$core" 2>&1 | { grep -v '^WARNING: Location' || true; } \
-    || { rm -rf "$SANITY_VENV"; echo "installing ansible-core $core into $SANITY_VENV failed"; exit 1; }
-fi
-pipver=$("$SANITY_VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect
-print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
-mkdir -p ~/.ansible/test/cache
-cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_}".py
-(cd "$SANITY" && git init -q && git add -A &&
-  "$SANITY_VENV/bin/ansible-test" sanity --local --requirements --python "$pyver" --color no 2>&1 |
-  grep -v '^WARNING: Location')
+  step "ansible-test sanity"
+  # ansible-test wants the collection at ansible_collections/<ns>/<name> as a real folder, not a symlink.
+  SANITY=$OUT/sanity/ansible_collections/coursevm/openstack
+  rm -rf "$OUT/sanity" && mkdir -p "$SANITY" "$OUT/sanity/ansible_collections/openstack"
+  git ls-files -co --exclude-standard -z | grep -zv '^tests/output/' | xargs -0 -I{} cp --parents -P {} "$SANITY"/ 2>/dev/null || true
+  # Our OpenStack modules build on openstack.cloud (its OpenStackModule and doc fragment): the import and
+  # validate-modules tests look for it beside our collection, so a copy of the venv's goes there.
+  cp -r "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/openstack/cloud" \
+    "$OUT/sanity/ansible_collections/openstack/"
+  # Its own venv: --requirements pins sanity tools that must not disturb ansible-lint's; --venv would fetch a
+  # pip bootstrap script from a host outside the package registries (docs/versions.md).
+  SANITY_VENV=$ROOT/.build/sanity-venv
+  pyver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  core=$(python -c 'import importlib.metadata as m; print(m.version("ansible-core"))')
+  if [ "$("$SANITY_VENV/bin/ansible-test" --version 2>/dev/null | awk '{print $2}')" != "$core" ]; then
+    python -m venv --clear "$SANITY_VENV"
+    # pip's status decides (pipefail; grep -v fails when nothing is left to print). A failed install takes the
+    # venv with it, so a partial one is not taken for ready on the next run.
+    "$SANITY_VENV/bin/python" -m pip install -q "ansible-core==$core" 2>&1 | { grep -v '^WARNING: Location' || true; } \
+      || { rm -rf "$SANITY_VENV"; echo "installing ansible-core $core into $SANITY_VENV failed"; exit 1; }
+  fi
+  pipver=$("$SANITY_VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect
+  print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
+  mkdir -p ~/.ansible/test/cache
+  cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_}".py
+  (cd "$SANITY" && git init -q && git add -A &&
+    "$SANITY_VENV/bin/ansible-test" sanity --local --requirements --python "$pyver" --color no 2>&1 |
+    grep -v '^WARNING: Location')
+}
+step "In the background: ansible-lint, the collection build and docs, ansible-test sanity (log: tests/output/static.log)"
+static_checks >"$OUT/static.log" 2>&1 </dev/null &
+static_pid=$!
 
 step "Unit tests, and integration tests that need no test machine"
 # Two workers: most of this time is ansible-playbook starting, one core each.
 python -m pytest -q -n 2 --dist loadfile tests/unit tests/integration
+step "The static checks' output"
+static_status=0; wait "$static_pid" || static_status=$?
+cat "$OUT/static.log"
+[ "$static_status" = 0 ] || { echo "FAILED: the static checks (above)"; exit 1; }
 
 if ! $quick; then
   jobs=${COURSEVM_MOLECULE_JOBS:-2}

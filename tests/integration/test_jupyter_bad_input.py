@@ -9,6 +9,9 @@ import pytest
 
 import role_check  # tests/support, on sys.path via conftest
 
+# Its cases run in one ansible-playbook per playbook (role_check.Batch): these roles check one host at a time.
+BATCHED = True
+
 GOOD = {"jupyter_password": "a-long-enough-password"}
 
 CASES = {

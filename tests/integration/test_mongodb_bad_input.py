@@ -8,6 +8,9 @@ import pytest
 
 import role_check  # tests/support, on sys.path via conftest
 
+# Its cases run in one ansible-playbook per playbook (role_check.Batch): these roles check one host at a time.
+BATCHED = True
+
 FIRST_CHANGE = "Create the folder of the MongoDB passwords on the controller (owner only)"
 SECRET = "Sh0rt-pw-x9"  # too short (11 < 12): refused, and never printed
 SECRET_BAD_CHARS = "long-enough-but-has:colon@at"  # would break the connection URI: refused, never printed

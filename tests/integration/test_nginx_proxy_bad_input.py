@@ -12,6 +12,9 @@ import pytest
 
 import role_check  # tests/support, on sys.path via conftest
 
+# Its cases run in one ansible-playbook per playbook (role_check.Batch): these roles check one host at a time.
+BATCHED = True
+
 FIRST_AFTER_CHECKS = "Decide whether nginx serves HTTPS"
 
 # why: (options, the option the refusal names)

@@ -8,6 +8,9 @@ import pytest
 
 import role_check  # tests/support, on sys.path via conftest
 
+# Its cases run in one ansible-playbook per playbook (role_check.Batch): these roles check one host at a time.
+BATCHED = True
+
 FIRST_CHANGE = "Create the folder of the database passwords"
 SECRET = "Sh0rt-pw-x9"  # too short (11 < 12): refused, and never printed
 

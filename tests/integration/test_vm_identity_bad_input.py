@@ -5,6 +5,9 @@ import pytest
 
 import role_check  # tests/support, on sys.path via conftest
 
+# Its cases run in one ansible-playbook per playbook (role_check.Batch): these roles check one host at a time.
+BATCHED = True
+
 SHA = "0" * 64
 MESSAGE = "vm_identity_builder_checksums must map secret names"
 

@@ -2,14 +2,17 @@
 second guard and check that a bad value stops the play at the role's checks, before any task that would change
 anything; the credentials tests run its controller-side task files for real (credentials_course)."""
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import textwrap
 
 import pytest
+import yaml
 
 
 def write_playbook(folder, role, tasks_from=()):
@@ -46,7 +49,11 @@ def run_playbook(playbook, extra_vars, verbosity=None, options=(), timeout=300):
 
 
 def run_check(playbook, extra_vars, verbosity=None, options=()):
-    """run_playbook in check mode."""
+    """run_playbook in check mode (answered from the module's batch when it ran this case: see Batch)."""
+    if not verbosity and not options:
+        outcome = _BATCH.answer("check", playbook, extra_vars)
+        if outcome is not None:
+            return outcome.completed()
     return run_playbook(playbook, extra_vars, verbosity, ("--check", *options))
 
 
@@ -84,6 +91,9 @@ def assert_refused_before(result, first_change):
 def refusal(playbook, extra_vars, first_change):
     """Run like run_check, with the JSON callback; assert the play was refused before the task named
     `first_change` with nothing changed, and return (name of the task that refused, its message)."""
+    outcome = _BATCH.answer("refusal", playbook, extra_vars)
+    if outcome is not None:
+        return outcome.refusal(first_change)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     result = subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(playbook), "-e", json.dumps(extra_vars)],
@@ -100,3 +110,146 @@ def refusal(playbook, extra_vars, first_change):
     # A loop's message is in its failed item.
     messages = [host.get("msg", "")] + [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
     return failed[-1]["task"]["name"], " ".join(m for m in messages if isinstance(m, str))
+
+
+# Batches. Each ansible-playbook costs about 2 s of CPU before its first task (Python, Ansible and the collections
+# loading), and the bad-input tests run hundreds of them. A test module that sets `BATCHED = True` has its cases
+# run together first (tests/integration/conftest.py): every test of the module is called once in a recording pass,
+# in which run_check and refusal only note their (playbook, extra_vars) and stop the test; then each playbook
+# runs once in check mode over an inventory of one host per case, the case's values as that host's variables, all
+# on the local connection. The real pass then answers each case from its host's part of the report, with the same
+# assertions as a run of its own. A case the batch did not run (a test that needs a function-scoped fixture, a
+# second call in one test, -vvv) runs on its own as before.
+# Only for roles whose checks look at one host at a time: a run_once task or a check across hosts (credentials'
+# handout, egress_proxy's tunnel) would see the other cases. Host variables rank below role vars/ and set_fact,
+# unlike extra vars: the cases set role options (defaults), which host variables override as extra vars do.
+
+
+class Recorded(Exception):
+    """Raised in the recording pass where a test would run a playbook: the case is noted, the test stops."""
+
+
+class Outcome:
+    """One case's part of a batch's JSON report: its host's tasks, in order, and its stats."""
+
+    def __init__(self, host, report):
+        self.host = host
+        self.tasks = [(task["task"]["name"], task["hosts"][host]) for play in report["plays"]
+                      for task in play["tasks"] if host in task["hosts"]]
+        self.stats = report["stats"].get(host, {})
+        self.report = report
+
+    def failed(self):
+        return bool(self.stats.get("failures") or self.stats.get("unreachable"))
+
+    def refusal(self, first_change):
+        """What refusal() asserts and returns, for this host alone."""
+        dump = json.dumps({"host": self.host, "tasks": self.tasks, "stats": self.stats}, indent=1)
+        assert self.failed(), dump
+        assert self.stats.get("changed", 0) == 0, dump
+        assert first_change not in [name for name, _result in self.tasks], dump
+        failed = [result for _name, result in self.tasks if result.get("failed")]
+        assert failed, dump
+        name = [name for name, result in self.tasks if result.get("failed")][-1]
+        host = failed[-1]
+        messages = [host.get("msg", "")] + [item.get("msg", "") for item in host.get("results", [])
+                                             if item.get("failed")]
+        return name, " ".join(m for m in messages if isinstance(m, str))
+
+    def completed(self):
+        """A CompletedProcess as run_check's would be, its output in the default callback's shape (task
+        headers, one status line each, a failure's messages and result, the recap line) for this host alone,
+        named localhost."""
+        lines = []
+        for name, result in self.tasks:
+            lines.append("TASK [%s] " % name + "*" * 20)
+            if result.get("failed") or result.get("unreachable"):
+                lines.append("fatal: [localhost]: FAILED! =>")
+                for item in [result] + list(result.get("results", [])):
+                    if isinstance(item, dict) and isinstance(item.get("msg"), str):
+                        lines.append("  msg: " + item["msg"])
+                lines.append(json.dumps(result, indent=2, sort_keys=True, default=str))
+            elif result.get("skipped"):
+                lines.append("skipping: [localhost]")
+            else:
+                lines.append(("changed" if result.get("changed") else "ok") + ": [localhost]")
+        stats = dict(self.stats)
+        lines.append("PLAY RECAP " + "*" * 20)
+        lines.append("localhost : ok=%d changed=%d unreachable=%d failed=%d skipped=%d rescued=%d ignored=%d" % tuple(
+            stats.get(key, 0) for key in ("ok", "changed", "unreachable", "failures", "skipped", "rescued",
+                                          "ignored")))
+        return subprocess.CompletedProcess(["ansible-playbook", "(batch)"], 2 if self.failed() else 0,
+                                           "\n".join(lines) + "\n", "")
+
+
+class Batch:
+    """The cases of one test module: noted in the recording pass, run one playbook at a time, then answered."""
+
+    def __init__(self):
+        self.recording = False
+        self.cases = {}      # key -> (kind, playbook, extra_vars)
+        self.outcomes = {}   # key -> Outcome
+
+    @staticmethod
+    def key(kind, playbook, extra_vars):
+        return (kind, str(playbook), json.dumps(extra_vars, sort_keys=True, default=str))
+
+    def answer(self, kind, playbook, extra_vars):
+        """In the recording pass: note the case and stop the test. Afterwards: its Outcome, or None."""
+        key = self.key(kind, playbook, extra_vars)
+        if self.recording:
+            self.cases.setdefault(key, (kind, playbook, extra_vars))
+            raise Recorded(key)
+        return self.outcomes.get(key)
+
+    @contextlib.contextmanager
+    def recording_pass(self):
+        self.recording = True
+        try:
+            yield self
+        finally:
+            self.recording = False
+
+    def run(self):
+        """Each noted playbook once, over one host per case; a playbook that is not a plain play on localhost,
+        or a run without a report, leaves its cases to run on their own."""
+        by_playbook = {}
+        for key, (_kind, playbook, extra_vars) in self.cases.items():
+            by_playbook.setdefault(str(playbook), []).append((key, extra_vars))
+        for playbook, cases in by_playbook.items():
+            plays = yaml.safe_load(open(playbook, encoding="utf-8"))
+            if not isinstance(plays, list) or any(play.get("hosts") != "localhost" for play in plays):
+                continue
+            with tempfile.TemporaryDirectory(prefix="role-check-batch-") as folder:
+                for play in plays:
+                    play["hosts"] = "all"
+                batch_play = os.path.join(folder, "play.yml")
+                with open(batch_play, "w", encoding="utf-8") as out:
+                    yaml.safe_dump(plays, out)
+                hosts = dict(("case-%d" % number, dict(extra_vars, ansible_connection="local"))
+                             for number, (_key, extra_vars) in enumerate(cases))
+                inventory = os.path.join(folder, "inventory.json")
+                with open(inventory, "w", encoding="utf-8") as out:
+                    json.dump({"all": {"hosts": hosts}}, out)
+                env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+                result = subprocess.run(["ansible-playbook", "-i", inventory, "--check", batch_play],
+                                        capture_output=True, text=True, env=env, timeout=900, check=False)
+            found = re.search(r"^\{$.*^\}$", result.stdout, re.M | re.S)
+            if not found:
+                continue
+            report = json.loads(found.group(0))
+            for number, (key, _extra_vars) in enumerate(cases):
+                if "case-%d" % number in report["stats"]:
+                    self.outcomes[key] = Outcome("case-%d" % number, report)
+
+    def clear(self):
+        self.cases.clear()
+        self.outcomes.clear()
+
+
+_BATCH = Batch()
+
+
+def batch():
+    """The module-wide Batch (one test module at a time per process: pytest-xdist's --dist loadfile)."""
+    return _BATCH
