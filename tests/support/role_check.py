@@ -152,8 +152,8 @@ class Outcome:
         assert failed, dump
         name = [name for name, result in self.tasks if result.get("failed")][-1]
         host = failed[-1]
-        messages = [host.get("msg", "")] + [item.get("msg", "") for item in host.get("results", [])
-                                             if item.get("failed")]
+        items = [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
+        messages = [host.get("msg", "")] + items
         return name, " ".join(m for m in messages if isinstance(m, str))
 
     def completed(self):
