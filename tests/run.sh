@@ -77,7 +77,7 @@ static_checks() {
       || { rm -rf "$SANITY_VENV"; echo "installing ansible-core $core into $SANITY_VENV failed"; exit 1; }
   fi
   pipver=$("$SANITY_VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect
-  print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
+print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
   mkdir -p ~/.ansible/test/cache
   cp tests/support/get_pip_standin.py ~/.ansible/test/cache/get_pip_"${pipver//./_}".py
   (cd "$SANITY" && git init -q && git add -A &&
