@@ -40,7 +40,10 @@ def write_playbook(folder, role, tasks_from=()):
 
 def run_playbook(playbook, extra_vars, verbosity=None, options=(), timeout=300):
     """ansible-playbook on localhost with extra_vars as JSON (and a `verbosity` such as "-vvv", or more
-    `options`); the CompletedProcess, its output plain text, uncoloured."""
+    `options`); the CompletedProcess, its output plain text, uncoloured. In a batch's recording pass it runs
+    nothing: it stops the test (Recorded), so a case the batch leaves out runs once, in the test's own run."""
+    if _BATCH.recording:
+        raise Recorded(str(playbook))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
     return subprocess.run(
         ["ansible-playbook", "-i", "localhost,", "-c", "local", *options, str(playbook),
@@ -101,15 +104,7 @@ def refusal(playbook, extra_vars, first_change):
     assert result.returncode != 0, result.stdout + result.stderr
     # The JSON document, without the lines profile_tasks (ansible.cfg) writes around it.
     report = json.loads(re.search(r"^\{$.*^\}$", result.stdout, re.M | re.S).group(0))
-    assert report["stats"]["localhost"]["changed"] == 0, result.stdout
-    tasks = [task for play in report["plays"] for task in play["tasks"]]
-    assert first_change not in [task["task"]["name"] for task in tasks], result.stdout
-    failed = [task for task in tasks if task["hosts"].get("localhost", {}).get("failed")]
-    assert failed, result.stdout
-    host = failed[-1]["hosts"]["localhost"]
-    # A loop's message is in its failed item.
-    messages = [host.get("msg", "")] + [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
-    return failed[-1]["task"]["name"], " ".join(m for m in messages if isinstance(m, str))
+    return Outcome("localhost", report).refusal(first_change)
 
 
 # Batches. Each ansible-playbook costs about 2 s of CPU before its first task (Python, Ansible and the collections
@@ -137,23 +132,23 @@ class Outcome:
         self.tasks = [(task["task"]["name"], task["hosts"][host]) for play in report["plays"]
                       for task in play["tasks"] if host in task["hosts"]]
         self.stats = report["stats"].get(host, {})
-        self.report = report
 
     def failed(self):
         return bool(self.stats.get("failures") or self.stats.get("unreachable"))
 
     def refusal(self, first_change):
-        """What refusal() asserts and returns, for this host alone."""
+        """refusal()'s checks for this host: refused (a failed task), nothing changed, the task named
+        `first_change` never reached; (name of the task that refused, its message)."""
         dump = json.dumps({"host": self.host, "tasks": self.tasks, "stats": self.stats}, indent=1)
         assert self.failed(), dump
         assert self.stats.get("changed", 0) == 0, dump
         assert first_change not in [name for name, _result in self.tasks], dump
-        failed = [result for _name, result in self.tasks if result.get("failed")]
+        failed = [(name, result) for name, result in self.tasks if result.get("failed")]
         assert failed, dump
-        name = [name for name, result in self.tasks if result.get("failed")][-1]
-        host = failed[-1]
-        items = [item.get("msg", "") for item in host.get("results", []) if item.get("failed")]
-        messages = [host.get("msg", "")] + items
+        name, result = failed[-1]
+        # A loop's message is in its failed item.
+        items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
+        messages = [result.get("msg", "")] + items
         return name, " ".join(m for m in messages if isinstance(m, str))
 
     def completed(self):
@@ -173,11 +168,10 @@ class Outcome:
                 lines.append("skipping: [localhost]")
             else:
                 lines.append(("changed" if result.get("changed") else "ok") + ": [localhost]")
-        stats = dict(self.stats)
         lines.append("PLAY RECAP " + "*" * 20)
-        lines.append("localhost : ok=%d changed=%d unreachable=%d failed=%d skipped=%d rescued=%d ignored=%d" % tuple(
-            stats.get(key, 0) for key in ("ok", "changed", "unreachable", "failures", "skipped", "rescued",
-                                          "ignored")))
+        keys = ("ok", "changed", "unreachable", "failures", "skipped", "rescued", "ignored")
+        lines.append("localhost : ok=%d changed=%d unreachable=%d failed=%d skipped=%d rescued=%d ignored=%d"
+                     % tuple(self.stats.get(key, 0) for key in keys))
         return subprocess.CompletedProcess(["ansible-playbook", "(batch)"], 2 if self.failed() else 0,
                                            "\n".join(lines) + "\n", "")
 
@@ -217,7 +211,8 @@ class Batch:
         for key, (_kind, playbook, extra_vars) in self.cases.items():
             by_playbook.setdefault(str(playbook), []).append((key, extra_vars))
         for playbook, cases in by_playbook.items():
-            plays = yaml.safe_load(open(playbook, encoding="utf-8"))
+            with open(playbook, encoding="utf-8") as source:
+                plays = yaml.safe_load(source)
             if not isinstance(plays, list) or any(play.get("hosts") != "localhost" for play in plays):
                 continue
             with tempfile.TemporaryDirectory(prefix="role-check-batch-") as folder:
