@@ -102,7 +102,7 @@ if ! $quick; then
   # Much of a scenario's time is waiting (apt, Java and Jupyter starting, ssh), so two side by side finish
   # sooner than one after the other even on two cores. Longest first, so the last one is not a long one.
   rm -rf "$OUT/molecule" && mkdir -p "$OUT/molecule"
-  order="web server_proxy nginx_proxy openrefine credentials postgresql egress_proxy mongodb jupyter"
+  order="nginx_proxy server_proxy credentials egress_proxy openrefine mongodb jupyter postgresql"
   scenarios=()
   for name in $order; do [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name"); done
   for scenario in molecule/*/molecule.yml; do
@@ -143,7 +143,10 @@ if ! $quick; then
   # another's names.
   step "On the local cloud, side by side: the README's commands for one student and a cohort, checked as a user \
 (tests/e2e, logs tests/output/e2e-*.log), and our modules, roles and playbooks (tests/cloud_integration)"
-  python -m pytest -q --durations=10 tests/e2e/test_local_job.py >"$OUT/e2e-job.log" 2>&1 &
+  # The one-student job (Jupyter at a sub-path) once, for its own checks, the web checks through nginx and the
+  # student's password page (tests/e2e/conftest.py's local_job); the test that stops it runs last.
+  python -m pytest -q --durations=10 tests/e2e/test_local_job.py tests/e2e/test_local_job_web.py \
+    tests/e2e/test_local_job_password.py >"$OUT/e2e-job.log" 2>&1 &
   e2e_job=$!
   python -m pytest -q --durations=10 tests/e2e/test_local_cohort.py >"$OUT/e2e-cohort.log" 2>&1 &
   e2e_cohort=$!

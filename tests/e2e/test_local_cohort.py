@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from conftest import STOPPED
+
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
 STUDENTS = ["student1", "student2", "student3"]
@@ -53,7 +55,8 @@ def cohort_job():
     try:
         yield run
     finally:
-        run_job("local-stop", timeout=900)
+        if COURSE not in STOPPED:  # unless the last test stopped it
+            run_job("local-stop", timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -342,6 +345,7 @@ def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     assert len(ours) == len(hosts)
     stop = run_job("local-stop", timeout=900)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
+    STOPPED.add(COURSE)
     prefix = COURSE + "-"
     left = [s.name for s in conn.compute.servers() if s.name.startswith(prefix)]
     left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith(prefix)]

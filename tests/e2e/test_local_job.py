@@ -2,44 +2,26 @@
 (tests/cloud) and configures the server, a test machine of its own, then prints a URL and a password; a real
 Chromium logs in with them, opens a new notebook and runs a cell. The URL is the server's floating IP; running
 the command again changes nothing; `./coursevm local-stop` leaves nothing behind in the cloud.
-Needs root (test machines and the local cloud) and Chromium. The tests run in file order: the last one stops."""
+Here Jupyter is at a sub-path (`-e jupyter_base_url=/jupyter/`, the harder case; the cohort at / is
+test_local_cohort.py). The same job serves the web checks of test_local_job_web.py and the student's password page
+of test_local_job_password.py (tests/e2e/conftest.py runs it once); the test that stops it runs last.
+Needs root (test machines and the local cloud) and Chromium."""
 
 import ipaddress
 import json
 import os
 import re
 import subprocess
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import JOB_BASE, JOB_COMMAND, ROOT, STOPPED, printed, run_coursevm
+
 SHOTS = ROOT / "tests" / "output" / "screenshots"
 SERVER = "local-student1"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
-
-
-def run_job(command, timeout=2400):
-    return subprocess.run([str(ROOT / "coursevm"), command], capture_output=True, text=True, timeout=timeout,
-                          check=False)
-
-
-def printed(job):
-    url = re.search(r"URL:\s+(\S+)", job.stdout)
-    password = re.search(r"Password:\s+(\S+)", job.stdout)
-    assert url and password, job.stdout[-3000:] + job.stderr[-3000:]
-    return url.group(1), password.group(1)
-
-
-@pytest.fixture(scope="module")
-def local_job():
-    run = run_job("local")
-    try:
-        yield run
-    finally:
-        run_job("local-stop", timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +32,7 @@ def conn(local_job, local_cloud):  # after the job, which starts the cloud
 def test_local_job_prints_url_and_password(local_job):
     assert local_job.returncode == 0, local_job.stdout[-3000:] + local_job.stderr[-3000:]
     url, password = printed(local_job)
-    assert re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+/", url)
+    assert re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+" + re.escape(JOB_BASE), url)
     assert len(password) >= 12
 
 
@@ -140,7 +122,7 @@ def test_the_course_inventory_lists_the_student_at_the_printed_address(local_job
 
 
 def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
-    again = run_job("local")
+    again = run_coursevm(*JOB_COMMAND)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert printed(again) == printed(local_job)
     recap = re.search(rf"^{SERVER}\s+: ok=\d+\s+changed=(\d+)", again.stdout, re.M)
@@ -148,6 +130,7 @@ def test_running_it_again_changes_nothing_and_keeps_the_password(local_job):
     assert re.search(r"^localhost\s+: ok=\d+\s+changed=0\s", again.stdout, re.M), again.stdout[-3000:]
 
 
+@pytest.mark.stops_the_job
 def test_local_stop_leaves_nothing_in_the_cloud(local_job, conn):
     url = printed(local_job)[0]
     project = conn.current_project_id
@@ -155,8 +138,9 @@ def test_local_stop_leaves_nothing_in_the_cloud(local_job, conn):
     # the integration tests allocate floating IPs side by side with this test).
     ours = {ip.id for ip in conn.network.ips(project_id=project) if ip.floating_ip_address == urlparse(url).hostname}
     assert ours
-    stop = run_job("local-stop", timeout=600)
+    stop = run_coursevm("local-stop", timeout=600)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
+    STOPPED.add("local")
     left = [s.name for s in conn.compute.servers() if s.name.startswith("local-")]
     left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith("local-")]
     left += [r.name for r in conn.network.routers(project_id=project) if r.name.startswith("local-")]

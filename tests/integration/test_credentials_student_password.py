@@ -2,16 +2,16 @@
 the record's `student_changed_at` reaches the CSV and the student's page, which say the recorded password is stale.
 
 Controller side only, like test_credentials_handout.py: the VM's part (the role looking at the student's file and
-removing it on a reset) is in molecule/web/tests/test_password_page.py.
+removing it on a reset) is in tests/e2e/test_local_job_password.py.
 """
 
 import csv
-import html.parser
 import io
 
 import yaml
 
-import role_check  # tests/support, on sys.path via conftest
+import html_ids  # tests/support, on sys.path via conftest
+import role_check
 
 URL = "http://192.0.2.10/"
 CHANGED_AT = "2026-11-30T13:20:00Z"
@@ -22,18 +22,6 @@ def run(course, student):
                                                       "credentials_secrets_dir": str(course["dir"]),
                                                       "credentials_url": URL}, "-v", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-class Ids(html.parser.HTMLParser):
-    def __init__(self, text):
-        super().__init__(convert_charrefs=True)
-        self.attrs = {}
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if "id" in attrs:
-            self.attrs[attrs["id"]] = attrs
 
 
 def test_a_student_who_chose_their_password_is_marked_stale(tmp_path):
@@ -55,8 +43,8 @@ def test_a_student_who_chose_their_password_is_marked_stale(tmp_path):
     assert by_id["s001"]["student_changed_at"] == ""
     assert "student_changed_at" not in yaml.safe_load((course["dir"] / "s001.yml").read_text())
 
-    stale = Ids((course["dir"] / "handout" / "s002.html").read_text())
-    fresh = Ids((course["dir"] / "handout" / "s001.html").read_text())
+    stale = html_ids.Ids((course["dir"] / "handout" / "s002.html").read_text())
+    fresh = html_ids.Ids((course["dir"] / "handout" / "s001.html").read_text())
     assert stale.attrs["password-stale"]["data-changed-at"] == CHANGED_AT
     assert "password-stale" not in fresh.attrs
     # Both pages tell the student where to change it.

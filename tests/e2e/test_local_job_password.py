@@ -1,83 +1,60 @@
-"""A student changes their own Jupyter password in Chromium, through nginx, and the operator's reset still wins.
-
-Runs on the controller (testinfra) against each platform (at / and at a sub-path). The tests of this file run in
-order and leave the scenario's password (PASSWORD) in place at the end: the operator's reset gives it back, so the
-other files' tests are unaffected. Results are read from the page's data-result codes and from which password logs
-in, not from its sentences.
+"""A student changes their own Jupyter password in Chromium, through nginx and Jupyter's sub-path, on the
+one-student job's VM, and the operator's reset (playbooks/reset_password.yml through the job's day-two inventory)
+still wins. The tests of this file run in order and leave the job's printed password in place at the end, so the
+job's other tests are unaffected. Results are read from the page's data-result codes and from which password logs
+in, not from its sentences. The job is tests/e2e/conftest.py's `local_job`.
 """
 
 import csv
-import html.parser
-import importlib.util
 import io
 import json
 import os
-import subprocess
 import tempfile
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-ROOT = Path(__file__).resolve().parents[3]
-PASSWORD = "molecule-web-password"
+import browser  # tests/support, on sys.path via conftest
+import day_two
+import html_ids
+import jupyter_login
+import target
+from conftest import JOB_DIR, ROOT
+
 NEW_PASSWORD = "a-students-own-choice"
 USER = "oustudent"
 STUDENT_FILE = "/var/lib/jupyter/student-password.json"
-EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
-SECRETS_DIR = EPHEMERAL / "secrets"
+SECRETS_DIR = JOB_DIR / "secrets"
+INVENTORY = JOB_DIR / "inventory"
 SHOTS = ROOT / "tests" / "output" / "screenshots"
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "support" / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-browser = _load("browser")
-jupyter_login = _load("jupyter_login")
-target = _load("target")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 
 
 @pytest.fixture(scope="module")
-def site(host):
-    variables = host.ansible.get_variables()
-    return {"name": variables["inventory_hostname"], "base": variables["jupyter_base_url"],
-            "url": "http://%s%s" % (variables["ansible_host"], variables["jupyter_base_url"])}
+def site(job_site):
+    return job_site
+
+
+@pytest.fixture(scope="module")
+def host(job_host):
+    return job_host
 
 
 def logs_in(site, password):
     return jupyter_login.login(site["url"], password)["login_ok"]
 
 
-def run_playbook(playbook, extra_vars):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="default")
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or str(EPHEMERAL / "inventory")
-    result = subprocess.run(["ansible-playbook", "-i", inventory, str(playbook), "-e", json.dumps(extra_vars)],
-                            capture_output=True, text=True, env=env, timeout=900, check=False)
+def run_playbook(playbook, *args):
+    result = day_two.run(INVENTORY, playbook, *args, timeout=900)
     return result.returncode, result.stdout + result.stderr
 
 
 def record(site):
     return yaml.safe_load((SECRETS_DIR / (site["name"] + ".yml")).read_text())
-
-
-class _Ids(html.parser.HTMLParser):
-    def __init__(self, text):
-        super().__init__(convert_charrefs=True)
-        self.attrs = {}
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if "id" in attrs:
-            self.attrs[attrs["id"]] = attrs
 
 
 class Student:
@@ -117,27 +94,27 @@ class Student:
 
     def shot(self, what):
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(SHOTS / ("password-%s-%s.png" % (self.site["name"], what))))
+        self.driver.save_screenshot(str(SHOTS / ("local-job-password-%s.png" % what)))
 
 
 def test_student_changes_the_password_in_chromium(site, host):
-    assert logs_in(site, PASSWORD) and not host.file(STUDENT_FILE).exists
+    assert logs_in(site, site["password"]) and not host.file(STUDENT_FILE).exists
     with tempfile.TemporaryDirectory(prefix="coursevm-chromium-") as profile:
         student = Student(site, profile)
         try:
             # The page is behind the login: the student logs in and lands on it.
             student.driver.get(student.page)
-            assert student.log_in(PASSWORD)
+            assert student.log_in(site["password"])
             assert urllib.parse.urlparse(student.driver.current_url).path.endswith("/coursevm/password")
             assert student.change("not-the-password", NEW_PASSWORD, NEW_PASSWORD) == "wrong-current"
-            assert student.change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x") == "mismatch"
-            assert student.change(PASSWORD, "short", "short") == "too-short"
+            assert student.change(site["password"], NEW_PASSWORD, NEW_PASSWORD + "x") == "mismatch"
+            assert student.change(site["password"], "short", "short") == "too-short"
             assert not host.file(STUDENT_FILE).exists
-            assert logs_in(site, PASSWORD)
-            assert student.change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD) == "changed"
+            assert logs_in(site, site["password"])
+            assert student.change(site["password"], NEW_PASSWORD, NEW_PASSWORD) == "changed"
             student.shot("changed")
             # At once: the old password no longer logs in, the new one does.
-            assert not logs_in(site, PASSWORD)
+            assert not logs_in(site, site["password"])
             assert logs_in(site, NEW_PASSWORD)
         except Exception:
             student.shot("failed")
@@ -159,27 +136,27 @@ def test_student_changes_the_password_in_chromium(site, host):
         student = Student(site, profile)
         try:
             student.driver.get(site["url"])
-            assert not student.log_in(PASSWORD)
+            assert not student.log_in(site["password"])
             student.driver.get(site["url"])
             assert student.log_in(NEW_PASSWORD)
         finally:
             student.driver.quit()
 
 
-def test_the_record_and_the_handout_say_the_recorded_password_is_stale(site):
-    play = EPHEMERAL / "record-credentials.yml"
+def test_the_record_and_the_handout_say_the_recorded_password_is_stale(site, tmp_path):
+    play = tmp_path / "record-credentials.yml"
     play.write_text(yaml.safe_dump([{
-        "name": "The credentials role alone, as configure.yml runs it", "hosts": site["name"], "become": True,
+        "name": "The credentials role alone, as configure.yml runs it", "hosts": "course_vms", "become": True,
         "tasks": [{"name": "Record the student's secrets",
                    "ansible.builtin.include_role": {"name": "coursevm.openstack.credentials"}}]}]))
-    rc, output = run_playbook(play, {})
+    rc, output = run_playbook(play)
     assert rc == 0, output
     changed_at = record(site)["student_changed_at"]
     assert changed_at.endswith("Z")
     rows = list(csv.DictReader(io.StringIO((SECRETS_DIR / "handout.csv").read_text(encoding="utf-8-sig"),
                                            newline="")))
     assert {row["student"]: row["student_changed_at"] for row in rows}[site["name"]] == changed_at
-    page = _Ids((SECRETS_DIR / "handout" / (site["name"] + ".html")).read_text())
+    page = html_ids.Ids((SECRETS_DIR / "handout" / (site["name"] + ".html")).read_text())
     assert page.attrs["password-stale"]["data-changed-at"] == changed_at
     assert page.attrs["password-page"]["href"] == site["url"] + "coursevm/password"
     # The student's password is nowhere on the controller.
@@ -187,17 +164,20 @@ def test_the_record_and_the_handout_say_the_recorded_password_is_stale(site):
         assert path.is_dir() or NEW_PASSWORD not in path.read_text(encoding="utf-8-sig")
 
 
-def test_the_operators_reset_wins(site, host):
+def test_the_operators_reset_wins(site, host, tmp_path):
     assert logs_in(site, NEW_PASSWORD)
-    # The scenario's own password again, so the other tests keep working; a reset to the same password is the
-    # hardest case (Jupyter's config does not change, so nothing restarts).
-    rc, output = run_playbook(ROOT / "playbooks" / "reset_password.yml", {
-        "student": site["name"], "new_password": PASSWORD, "jupyter_install_from": "wheelhouse"})
+    # The job's printed password again, so the other tests keep working; a reset to the same password is the
+    # hardest case (Jupyter's config does not change, so nothing restarts). As an extra-vars file: never on a
+    # command line.
+    extra = tmp_path / "reset.json"
+    extra.write_text(json.dumps({"student": site["name"], "new_password": site["password"]}))
+    extra.chmod(0o600)
+    rc, output = run_playbook("reset_password.yml", "-e", "@%s" % extra)
     assert rc == 0, output
     assert NEW_PASSWORD not in output
     assert not host.file(STUDENT_FILE).exists
-    assert logs_in(site, PASSWORD)
+    assert logs_in(site, site["password"])
     assert not logs_in(site, NEW_PASSWORD)
     assert "student_changed_at" not in record(site)
-    page = _Ids((SECRETS_DIR / "handout" / (site["name"] + ".html")).read_text())
+    page = html_ids.Ids((SECRETS_DIR / "handout" / (site["name"] + ".html")).read_text())
     assert "password-stale" not in page.attrs

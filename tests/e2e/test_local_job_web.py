@@ -1,10 +1,10 @@
-"""The course VM as a student meets it: one door on port 80, Jupyter's login in front of everything behind it.
-
-Runs on the controller (testinfra); HTTP goes to the VM's own address, commands run on the VM as root.
+"""The one-student job's VM as a student meets it, Jupyter at a sub-path: one door on port 80, Jupyter's login in
+front of everything behind it, and nginx's configuration clean for gixy. HTTP goes to the VM's floating IP;
+commands run on the VM as root over ssh (testinfra). The job is tests/e2e/conftest.py's `local_job`, shared with
+test_local_job.py and test_local_job_password.py.
 """
 
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -12,39 +12,31 @@ import uuid
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-PASSWORD = "molecule-web-password"
+import jupyter_login  # tests/support, on sys.path via conftest
+import nginx_gixy
+from conftest import ROOT
+
 USER = "oustudent"
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "support" / (name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-jupyter_login = _load("jupyter_login")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 
 
 @pytest.fixture(scope="module")
-def site(host):
-    variables = host.ansible.get_variables()
-    base = variables["jupyter_base_url"]
-    # Where Jupyter sends a visitor of the base URL itself: its default_url under the base (the jupyter role's
-    # default /tree when the scenario does not set it).
-    landing = base + variables.get("jupyter_default_url", "/tree").lstrip("/")
-    return {"address": variables["ansible_host"], "base": base, "landing": landing,
-            "url": "http://%s%s" % (variables["ansible_host"], base)}
+def site(job_site):
+    return job_site
+
+
+@pytest.fixture(scope="module")
+def host(job_host):
+    return job_host
 
 
 @pytest.fixture(scope="module")
 def session(site):
-    result = jupyter_login.login(site["url"], PASSWORD)
+    result = jupyter_login.login(site["url"], site["password"])
     assert result["login_ok"], result
     return result["_session"]
 
@@ -200,10 +192,17 @@ def test_services_run_as_the_course_user(host, unit):
     assert host.check_output("ps -o user= -p %s", pid).strip() == USER
 
 
-def test_chromium_logs_in_and_runs_a_cell(site, request):
+def test_chromium_logs_in_and_runs_a_cell(site):
     assert os.path.exists("/usr/bin/chromium"), "Debian's chromium is missing: ./coursevm test installs it"
-    browser = _load("browser")
+    import browser  # tests/support, on sys.path via conftest
+
     shots = ROOT / "tests" / "output" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    shot = shots / ("web-%s.png" % (site["base"].strip("/").replace("/", "-") or "root"))
-    assert browser.run_first_cell(site["url"], PASSWORD, shot) == "2"
+    shot = shots / ("local-job-web-%s.png" % (site["base"].strip("/").replace("/", "-") or "root"))
+    assert browser.run_first_cell(site["url"], site["password"], shot) == "2"
+
+
+def test_gixy_finds_nothing_in_the_running_nginx_configuration(host, tmp_path):
+    nginx_gixy.assert_no_findings(host, tmp_path, expect_files=[
+        "/etc/nginx/nginx.conf", "/etc/nginx/conf.d/coursevm_websocket.conf",
+        "/etc/nginx/sites-enabled/coursevm.conf"])
