@@ -66,28 +66,25 @@ def cgroup_pids(cg):
     return pids
 
 
-def remove_cgroup(cg):
+def remove_cgroup(cg, timeout=60):
     """Kill whatever is left in the cgroup tree, then remove it bottom-up
-    (systemd in the container created init.scope, system.slice, ... below it)."""
-    if not cg.is_dir():
-        return
-    deadline = time.monotonic() + 10
-    while (pids := cgroup_pids(cg)) and time.monotonic() < deadline:
-        for pid in pids:
+    (systemd in the container created init.scope, system.slice, ... below it).
+    Killed processes take a moment to leave their cgroup, much longer on a busy
+    machine (a whole Jupyter and JVM tearing down): kill and retry until the
+    tree is gone or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while cg.is_dir():
+        for pid in cgroup_pids(cg):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
-    for dirpath, _dirs, _files in sorted(os.walk(cg), key=lambda w: len(w[0]), reverse=True):
-        for _attempt in range(50):
-            try:
+        for dirpath, _dirs, _files in sorted(os.walk(cg), key=lambda w: len(w[0]), reverse=True):
+            with contextlib.suppress(OSError):  # busy still, or already gone
                 os.rmdir(dirpath)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)  # killed processes take a moment to leave the cgroup
-    if cg.exists():
-        raise Fail(f"cannot remove cgroup {cg}")
+        if not cg.is_dir():
+            return
+        if time.monotonic() > deadline:
+            raise Fail(f"cannot remove cgroup {cg}: processes {sorted(cgroup_pids(cg))} still in it after {timeout}s")
+        time.sleep(0.2)
 
 
 def mount_overlay(st, layers):
