@@ -73,8 +73,9 @@ def local_job():
 
 
 @pytest.fixture(scope="session")
-def job_site(local_job):
-    """Where the student meets the job's VM, as the web checks need it."""
+def site(local_job):
+    """Where the student meets the one-student job's VM: its URL (Jupyter's sub-path included), address and
+    password."""
     assert local_job.returncode == 0, local_job.stdout[-3000:] + local_job.stderr[-3000:]
     url, password = printed(local_job)
     address = urlparse(url).hostname
@@ -83,12 +84,12 @@ def job_site(local_job):
 
 
 @pytest.fixture(scope="session")
-def job_host(job_site):
-    """testinfra on the job's VM over ssh through its floating IP, as the course team's account with sudo."""
+def host(site):
+    """testinfra on the one-student job's VM over ssh through its floating IP, as the course team's account with sudo."""
     import testinfra
 
     key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
     return testinfra.get_host(
-        "ssh://vagrant@" + job_site["address"], ssh_identity_file=key, sudo=True,
+        "ssh://vagrant@" + site["address"], ssh_identity_file=key, sudo=True,
         ssh_extra_args="-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                        "-o LogLevel=ERROR")

@@ -34,16 +34,6 @@ SHOTS = ROOT / "tests" / "output" / "screenshots"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 
 
-@pytest.fixture(scope="module")
-def site(job_site):
-    return job_site
-
-
-@pytest.fixture(scope="module")
-def host(job_host):
-    return job_host
-
-
 def logs_in(site, password):
     return jupyter_login.login(site["url"], password)["login_ok"]
 

@@ -25,16 +25,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need ro
 
 
 @pytest.fixture(scope="module")
-def site(job_site):
-    return job_site
-
-
-@pytest.fixture(scope="module")
-def host(job_host):
-    return job_host
-
-
-@pytest.fixture(scope="module")
 def session(site):
     result = jupyter_login.login(site["url"], site["password"])
     assert result["login_ok"], result

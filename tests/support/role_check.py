@@ -91,6 +91,36 @@ def assert_refused_before(result, first_change):
     return output
 
 
+def role_playbook(role, tasks_from=(), name="playbook"):
+    """A module-scoped fixture called `name`: the play write_playbook makes for `role` (only the task files
+    `tasks_from`, when given), written once per module.
+
+        playbook = role_check.role_playbook("coursevm.openstack.postgresql")
+        checks_only = role_check.role_playbook("coursevm.openstack.postgresql", ["validate.yml"], "checks_only")
+    """
+    @pytest.fixture(scope="module", name=name)
+    def fixture(tmp_path_factory):
+        return write_playbook(tmp_path_factory.mktemp(role.rsplit(".", 1)[-1] + "-" + name), role, tasks_from)
+    return fixture
+
+
+def assert_secret_refused(playbook, extra_vars, option, secret, first_change):
+    """A bad secret is refused before `first_change` and, even at -vvv, the output names `option` but never holds
+    the secret."""
+    output = assert_refused_before(run_check(playbook, extra_vars, "-vvv"), first_change)
+    assert option in output, output
+    assert secret not in output, output
+
+
+def assert_refused_naming(playbook, extra_vars, options, first_change):
+    """refusal()'s checks, and its message names each of `options` (an option's name, never a value); returns
+    the message."""
+    _task, message = refusal(playbook, extra_vars, first_change)
+    for option in options:
+        assert option in message, message
+    return message
+
+
 def refusal(playbook, extra_vars, first_change):
     """Run like run_check, with the JSON callback; assert the play was refused before the task named
     `first_change` with nothing changed, and return (name of the task that refused, its message)."""
