@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import tarfile
+import threading
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -101,13 +102,51 @@ def same_file(path, other):
         return False
 
 
-def sha256_file(path, chunk=4 * MIB):
-    """The file's SHA-256 as hex, read in chunks (disk images are many GB); disk_image and image_upload use it."""
+def sha256_file(path, chunk=4 * MIB, stop=None):
+    """The file's SHA-256 as hex, read in chunks (disk images are many GB); disk_image and image_upload use it.
+    ``stop`` (a threading.Event) set by another thread ends the reading early: None is returned then."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
+            if stop is not None and stop.is_set():
+                return None
+            digest.update(block)  # hashlib releases the GIL on large buffers: another thread runs meanwhile
     return digest.hexdigest()
+
+
+class BackgroundSha256(threading.Thread):
+    """sha256_file(path) in a thread, for reading the source while qemu-img converts it (both only read it, and
+    they share the page cache). ``result()`` waits and returns the hex digest or raises what the hashing raised;
+    ``cancel()`` ends it early (a failed conversion does not wait for the rest of a large source)."""
+
+    def __init__(self, path, chunk=4 * MIB):
+        threading.Thread.__init__(self, name="sha256 of %s" % path)
+        self.daemon = True
+        self.path, self.chunk, self.stopped = path, chunk, threading.Event()
+        self.digest = self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.digest = sha256_file(self.path, self.chunk, stop=self.stopped)
+        except Exception as exc:  # handed to the caller by result()
+            self.error = exc
+
+    def cancel(self):
+        self.stopped.set()
+        self.join()
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.digest
+
+
+def file_stat(path):
+    """What says a file was not rewritten since it was last read: size, mtime (ns), inode and device."""
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "dev": st.st_dev}
 
 
 # ------------------------------------------------------------------------------------------- inspect
@@ -554,6 +593,21 @@ def check_archive_disk(info, member, fmt="vmdk"):
 _PROGRESS_RE = re.compile(r"\((\d+(?:\.\d+)?)/100%\)")
 
 
+def write_progress(path, text):
+    """One line (``converting: 42.0%``) in the progress file ``path``: written to ``PATH.tmp`` and renamed over it,
+    so a reader (``watch cat PATH``) never sees half a line. disk_image and image_upload write it alike, and
+    remove it at the end of their run."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        handle.write(text + "\n")
+    os.rename(tmp, path)
+
+
+def progress_paths(path):
+    """Every name writing the progress file ``path`` creates, renames onto or removes."""
+    return (path, path + ".tmp")
+
+
 def parse_progress(text):
     """The percentages in `qemu-img convert -p` output ('    (42.01/100%)\\r' ...), in order."""
     return [float(m) for m in _PROGRESS_RE.findall(text)]
@@ -561,8 +615,8 @@ def parse_progress(text):
 
 # ---------------------------------------------------------------------------------------- idempotence
 
-def sidecar_record(source_sha256, options, dest_info, dest_sha256):
-    return {
+def sidecar_record(source_sha256, options, dest_info, dest_sha256, source_stat=None):
+    record = {
         "source_sha256": source_sha256,
         "options": options,
         "format": dest_info["format"],
@@ -570,12 +624,35 @@ def sidecar_record(source_sha256, options, dest_info, dest_sha256):
         "file_size": dest_info["file_size"],
         "sha256": dest_sha256,
     }
+    if source_stat is not None:
+        record["source_stat"] = source_stat
+    return record
+
+
+def same_output(sidecar, options, dest_size):
+    """True when the output was made with the same options and is still whole: only the source may differ."""
+    return bool(sidecar) and sidecar.get("options") == options and sidecar.get("file_size") == dest_size
 
 
 def up_to_date(sidecar, source_sha256, options, dest_size):
     """True when the output was made from the same source bytes with the same options and is still whole."""
-    return bool(sidecar) and sidecar.get("source_sha256") == source_sha256 \
-        and sidecar.get("options") == options and sidecar.get("file_size") == dest_size
+    return same_output(sidecar, options, dest_size) and sidecar.get("source_sha256") == source_sha256
+
+
+def source_unchanged(sidecar, stat):
+    """True when the sidecar recorded the source's file_stat() and it is the same now (same size, mtime to the
+    nanosecond, inode and device): the source's SHA-256 is then taken from the sidecar instead of re-read."""
+    recorded = (sidecar or {}).get("source_stat")
+    return isinstance(recorded, dict) and bool(recorded.get("size") is not None) and recorded == stat \
+        and bool(sidecar.get("source_sha256"))
+
+
+def source_is_compressed(info):
+    """True for a source whose data is itself compressed, as qemu-img info tells cheaply: a streamOptimized
+    VMDK (deflate; what VirtualBox exports). A qcow2 may hold compressed clusters, but only reading its whole
+    cluster map would tell, so it counts as not compressed."""
+    data = (info.get("format-specific") or {}).get("data") or {}
+    return info.get("format") == "vmdk" and data.get("create-type") == "streamOptimized"
 
 
 # --------------------------------------------------------------------------------------------- shrink

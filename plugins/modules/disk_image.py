@@ -28,7 +28,10 @@ description:
     holds an ext2/3/4 filesystem whose data fits, using C(e2fsck), C(resize2fs) and C(sfdisk) on a sparse raw
     copy (no loop device, no mount, no libguestfs). Anything else is refused with the reason.
   - Writes C(DEST.sha256) (the output's SHA-256, in C(sha256sum -c) format) and C(DEST.json) (the source's
-    SHA-256 and the options). A later run with the same source bytes and options changes nothing.
+    SHA-256, size, mtime, inode and device, and the options). A later run with the same source bytes and
+    options changes nothing.
+  - When a conversion runs, the source's SHA-256 is computed while qemu-img converts it (both only read it),
+    not before; the output's SHA-256 is computed after the conversion (a qcow2 is not written in order).
   - Long conversions write their progress (C(42.0%)) to O(progress_file) while they run.
   - The source is only ever read. The output is written under a temporary name in the same folder and
     renamed into place, so a failed run leaves no partial output. A run in which O(dest), O(progress_file) or a
@@ -68,9 +71,15 @@ options:
   compress:
     description:
       - Compress the qcow2 output (C(qemu-img convert -c)). Smaller upload, slower conversion; the VM reads
-        compressed clusters normally. Only for O(format=qcow2).
-    type: bool
-    default: false
+        compressed clusters normally.
+      - C(auto) compresses when the source is itself compressed, so the output is not twice the size of what
+        came in; qemu-img info tells that for a streamOptimized VMDK (what VirtualBox exports, deflate). Any
+        other source is not compressed, a qcow2 too (whether it holds compressed clusters is not known
+        cheaply); give C(true) for that. With O(format=raw), C(auto) never compresses.
+      - C(true) compresses (only for O(format=qcow2)); C(false) never does. The choice made is returned as
+        RV(compressed).
+    type: raw
+    default: auto
   tool:
     description:
       - C(qemu-img) converts directly. C(vboxmanage) uses C(VBoxManage clonemedium) to write a raw copy (then
@@ -88,6 +97,16 @@ options:
     description: Convert again even when the output is up to date.
     type: bool
     default: false
+  trust_source_stat:
+    description:
+      - Whether the source counts as unchanged, without reading it, when its size, modification time (to the
+        nanosecond), inode and device are those C(DEST.json) recorded when the output was made from it.
+        A changed size or mtime (any rewrite, copy or C(touch)) always makes the module read and checksum the
+        source again; so does a C(DEST.json) without them (written by an older version).
+      - C(false) checksums the whole source on every run, for a source rewritten in place with its old mtime
+        restored (C(touch -d), C(rsync -t) onto the same inode).
+    type: bool
+    default: true
   progress_file:
     description:
       - Where the conversion writes its progress while it runs (C(watch cat FILE)). Removed when done.
@@ -98,7 +117,10 @@ notes:
   - Check mode reads and checksums the source and reports whether a conversion would happen. It does not try
     the shrink (that needs a raw copy), so a target smaller than the data is found only by a real run, which
     then fails before writing the output.
-  - Checking whether the output is up to date reads the whole source once (SHA-256).
+  - Checking whether the output is up to date reads the whole source once (SHA-256), unless the source's
+    size, mtime, inode and device are those recorded in C(DEST.json) (see O(trust_source_stat)). A run that
+    converts anyway (no output yet, other options, O(force)) reads the source for its checksum while
+    qemu-img converts it.
   - A gzipped box is decompressed on every run, also a run that then finds the output up to date, and also in
     check mode or without O(dest), since its disk is streamed out to learn its size. Its folder needs room for that
     disk (about the box's size) besides the output; the gzipped archive itself is never unpacked whole.
@@ -244,6 +266,10 @@ checksum_file:
   description: The path of DEST.sha256.
   returned: when dest is given
   type: str
+compressed:
+  description: Whether the output is (or would be) compressed, after O(compress=auto) made its choice.
+  returned: when dest is given
+  type: bool
 reason:
   description: Why nothing was converted.
   returned: when dest is given and nothing changed
@@ -262,6 +288,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.coursevm.openstack.plugins.module_utils import disk
 
 
@@ -274,6 +301,9 @@ class Converter:
         self.progress_file = self.params["progress_file"] or (self.dest + ".progress" if self.dest else None)
         self.work = None  # the module's temporary folder, made when first needed (workdir)
         self.archive = None  # the disk of an .ova or a Vagrant box (disk.archive_disk), for an archive source
+        self.source_info = None  # qemu-img info of the disk read (inspect)
+        self.compress_wanted = "auto"  # compress as given (validate)
+        self.compress = None  # True/False once compress (maybe auto) is decided (decide_compress)
 
     def run(self, args, data=None):
         return self.module.run_command(args, data=data, binary_data=False, environ_update={"LC_ALL": "C"})
@@ -290,7 +320,8 @@ class Converter:
             raise disk.DiskError("source %s cannot be read by this user" % self.src)
         self.refuse_writes_to_source()
         self.refuse_progress_on_outputs()
-        if p["compress"] and p["format"] != "qcow2":
+        self.compress_wanted = compress_choice(p["compress"])
+        if self.compress_wanted is True and p["format"] != "qcow2":
             raise disk.DiskError("compress: true needs format: qcow2 (raw cannot be compressed)")
         if p["shrink_to"] is not None:
             self.target = disk.parse_size(p["shrink_to"])
@@ -326,7 +357,7 @@ class Converter:
             paths += [("dest", self.dest, self.dest + suffix) for suffix in ("", ".sha256", ".json")]
         if self.progress_file:
             option = "progress_file" if self.params["progress_file"] else "dest"
-            paths += [(option, self.params[option], self.progress_file + suffix) for suffix in ("", ".tmp")]
+            paths += [(option, self.params[option], path) for path in disk.progress_paths(self.progress_file)]
         return paths
 
     def refuse_writes_to_source(self):
@@ -345,7 +376,7 @@ class Converter:
         remove that (also an output that was up to date)."""
         if not (self.params["progress_file"] and self.dest):
             return
-        for path in (self.progress_file, self.progress_file + ".tmp"):
+        for path in disk.progress_paths(self.progress_file):
             for output in (self.dest, self.dest + ".sha256", self.dest + ".json"):
                 if disk.same_file(path, output):
                     raise disk.DiskError("progress_file %s would overwrite and then remove the output %s; give "
@@ -366,7 +397,7 @@ class Converter:
         declared = disk.normalise_format(self.params["src_format"])
         compression = disk.archive_compression(self.src)  # by content: a tar or gzipped tar is an .ova or a box
         if compression is None:
-            info = disk.qemu_img_info(self.run, self.src, declared)
+            self.source_info = info = disk.qemu_img_info(self.run, self.src, declared)
             fmt = disk.check_source(info, self.src, disk.read_head(self.src), declared)
             self.read_spec, self.read_format = self.src, fmt
             return disk.describe(info, self.src)
@@ -377,7 +408,7 @@ class Converter:
             self.read_spec, self.read_format = disk.archive_disk_spec(self.src, found), None
         else:
             self.read_spec, self.read_format = self.extract_archive_disk(), found["format"]
-        info = disk.qemu_img_info(self.run, self.read_spec, self.read_format)
+        self.source_info = info = disk.qemu_img_info(self.run, self.read_spec, self.read_format)
         disk.check_archive_disk(info, found["member"], found["format"])
         disk.check_source(info, self.src, b"", found["format"])
         facts = disk.describe(info, self.src)
@@ -403,18 +434,24 @@ class Converter:
 
     # ------------------------------------------------------------------------------------ convert
 
+    def decide_compress(self):
+        """compress: auto compresses a qcow2 made from a compressed source (a streamOptimized VMDK)."""
+        if self.compress_wanted == "auto":
+            self.compress = self.params["format"] == "qcow2" and disk.source_is_compressed(self.source_info or {})
+        else:
+            self.compress = self.compress_wanted
+        return self.compress
+
     def options(self):
+        """What the output is made with, as recorded in DEST.json: compress as decided, never 'auto', so an output
+        made with compress: false stays up to date under compress: auto when auto decides the same."""
         p = self.params
         target = getattr(self, "target", None)
-        return {"format": p["format"], "compress": p["compress"], "tool": p["tool"], "shrink_to": target}
+        return {"format": p["format"], "compress": self.compress, "tool": p["tool"], "shrink_to": target}
 
     def write_progress(self, text):
-        if not self.progress_file:
-            return
-        tmp = self.progress_file + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(text + "\n")
-        os.rename(tmp, self.progress_file)
+        if self.progress_file:
+            disk.write_progress(self.progress_file, text)
 
     def qemu_convert(self, src_spec, src_format, out_path, out_format, compress, step):
         """qemu-img convert -p, its progress parsed into progress_file and the module's log."""
@@ -477,11 +514,11 @@ class Converter:
             self.write_progress("shrinking to %s" % disk.human(self.target))
             shrink = disk.shrink_raw(self.run, raw, self.target, log=self.module.log)
         if raw is None:
-            self.qemu_convert(self.read_spec, self.read_format, staged, p["format"], p["compress"], "converting")
+            self.qemu_convert(self.read_spec, self.read_format, staged, p["format"], self.compress, "converting")
         elif p["format"] == "raw":
             os.rename(raw, staged)
         else:
-            self.qemu_convert(raw, raw_format, staged, p["format"], p["compress"], "converting")
+            self.qemu_convert(raw, raw_format, staged, p["format"], self.compress, "converting")
         return staged, shrink
 
     def sidecar_path(self):
@@ -493,6 +530,22 @@ class Converter:
                 return json.load(handle)
         except (OSError, IOError, ValueError):
             return None
+
+    def record_source_stat(self, sidecar, source_stat):
+        """The source was read and found the same (touched, copied back, or a DEST.json from an older version):
+        its stat goes into DEST.json, under a new name renamed over it, so the next run need not read it."""
+        sidecar = dict(sidecar, source_stat=source_stat)
+        folder = os.path.dirname(os.path.abspath(self.sidecar_path()))
+        handle, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.sidecar_path()) + ".", dir=folder)
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(sidecar, out, indent=2, sort_keys=True)
+                out.write("\n")
+            os.chmod(tmp, os.stat(self.sidecar_path()).st_mode & 0o777)
+            os.rename(tmp, self.sidecar_path())
+        except BaseException:
+            os.unlink(tmp)
+            raise
 
     def main(self):
         self.validate()
@@ -510,22 +563,49 @@ class Converter:
         if not self.dest:
             return result
         result["checksum_file"] = self.dest + ".sha256"
-        result["source"]["sha256"] = source_sha = disk.sha256_file(self.src)
+        result["compressed"] = self.decide_compress()
         options = self.options()
+        source_stat = disk.file_stat(self.src)
+        source_sha = None
         if os.path.exists(self.dest) and not self.params["force"]:
             sidecar = self.read_sidecar()
-            if disk.up_to_date(sidecar, source_sha, options, os.path.getsize(self.dest)):
-                info = disk.qemu_img_info(self.run, self.dest, sidecar["format"])
-                result["dest"] = dict(disk.describe(info, self.dest), sha256=sidecar["sha256"])
-                result["reason"] = "%s is up to date: made from the same source (sha256 %s) with the same " \
-                                   "options" % (self.dest, source_sha[:12])
-                return result
+            # Only when nothing but the source could differ does its checksum decide; otherwise the conversion
+            # runs anyway and the source is checksummed while qemu-img reads it.
+            if disk.same_output(sidecar, options, os.path.getsize(self.dest)):
+                if self.params["trust_source_stat"] and disk.source_unchanged(sidecar, source_stat):
+                    source_sha = sidecar["source_sha256"]
+                    how = "an unchanged source (same size, mtime, inode and device as when sha256 %s was " \
+                          "taken)" % source_sha[:12]
+                else:
+                    source_sha = disk.sha256_file(self.src)
+                    how = "the same source (sha256 %s)" % source_sha[:12]
+                if sidecar.get("source_sha256") == source_sha:
+                    result["source"]["sha256"] = source_sha
+                    if sidecar.get("source_stat") != source_stat and not self.module.check_mode:
+                        self.record_source_stat(sidecar, source_stat)
+                    info = disk.qemu_img_info(self.run, self.dest, sidecar["format"])
+                    result["dest"] = dict(disk.describe(info, self.dest), sha256=sidecar["sha256"])
+                    result["reason"] = "%s is up to date: made from %s with the same options" % (self.dest, how)
+                    return result
         result["changed"] = True
         result["dest"] = {"path": self.dest, "format": self.params["format"]}
         if self.module.check_mode:
+            result["source"]["sha256"] = source_sha or disk.sha256_file(self.src)
             return result
         started = time.time()
-        staged, shrink = self.convert(self.workdir())
+        hashing = None if source_sha else disk.BackgroundSha256(self.src)
+        try:
+            staged, shrink = self.convert(self.workdir())
+        except BaseException:
+            if hashing is not None:
+                hashing.cancel()
+            raise
+        if hashing is not None:
+            source_sha = hashing.result()
+        result["source"]["sha256"] = source_sha
+        # A source rewritten while it was read gets no stat in the sidecar: the next run reads it again.
+        if disk.file_stat(self.src) != source_stat:
+            source_stat = None
         info = disk.qemu_img_info(self.run, staged, self.params["format"])
         dest_sha = disk.sha256_file(staged)
         os.rename(staged, self.dest)
@@ -533,7 +613,7 @@ class Converter:
         with open(self.dest + ".sha256", "w") as handle:
             handle.write("%s  %s\n" % (dest_sha, os.path.basename(self.dest)))
         with open(self.sidecar_path(), "w") as handle:
-            json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha), handle, indent=2,
+            json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha, source_stat), handle, indent=2,
                       sort_keys=True)
             handle.write("\n")
         result["dest"] = dest_info
@@ -543,6 +623,16 @@ class Converter:
         return result
 
 
+def compress_choice(value):
+    """compress as given: 'auto', True or False (Ansible's booleans: yes/no, on/off, 1/0 too)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise disk.DiskError("compress must be true, false or auto; got %r" % (value,))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -550,10 +640,11 @@ def main():
             src_format=dict(type="str", choices=["vmdk", "vdi", "vhd", "vpc", "vhdx", "raw", "qcow2"]),
             dest=dict(type="path"),
             format=dict(type="str", choices=list(disk.OUTPUT_FORMATS), default="qcow2"),
-            compress=dict(type="bool", default=False),
+            compress=dict(type="raw", default="auto"),
             tool=dict(type="str", choices=["qemu-img", "vboxmanage"], default="qemu-img"),
             shrink_to=dict(type="str"),
             force=dict(type="bool", default=False),
+            trust_source_stat=dict(type="bool", default=True),
             progress_file=dict(type="path"),
         ),
         supports_check_mode=True,

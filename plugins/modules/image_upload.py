@@ -85,13 +85,25 @@ options:
     description: Seconds to wait for the upload.
     type: int
     default: 1800
+  progress_file:
+    description:
+      - >-
+        Where the upload writes its progress while it runs (C(watch cat FILE)), in the format of
+        M(coursevm.openstack.disk_image)'s O(coursevm.openstack.disk_image#module:progress_file), one line such as
+        C(uploading: 42.0%), rewritten at each whole percent through C(FILE.tmp) renamed over C(FILE) (a reader
+        never sees half a line), C(uploading: 100.0%) when the last byte is sent. Removed at the end of the run,
+        failed or not.
+      - Not written in check mode, nor when the file is already in Glance.
+      - The uploaded file itself (by path, symlink, C(..) or hard link, also through C(FILE.tmp)) is refused
+        before anything is uploaded; so is a folder that does not exist.
+    type: path
 requirements:
   - openstacksdk
   - qemu-img when O(min_disk) is not given
 notes:
   - Supports check mode, which reads and checksums the file and reports what would change.
-  - The upload streams the file as it is. A qcow2 sends its allocated data only; a raw file sends its whole
-    virtual size, holes included.
+  - The upload streams the file as it is, read by the module (which counts the bytes for O(progress_file)).
+    A qcow2 sends its allocated data only; a raw file sends its whole virtual size, holes included.
 """
 
 EXAMPLES = r"""
@@ -144,7 +156,8 @@ import json
 import os
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
-from ansible_collections.coursevm.openstack.plugins.module_utils.disk import min_disk_gib, sha256_file
+from ansible_collections.coursevm.openstack.plugins.module_utils.disk import (
+    min_disk_gib, progress_paths, same_file, sha256_file, write_progress)
 
 SHA_PROPERTY = "coursevm_sha256"
 GONE = ("killed", "deleted", "pending_delete")
@@ -202,6 +215,45 @@ def summary(image, wanted_keys=()):
             "sha256": props.get(SHA_PROPERTY), "properties": props}
 
 
+class ProgressReader:
+    """The file to upload as openstacksdk's ``data=``: read() hands on the bytes and counts them, calling
+    ``show(percent)`` at each whole percent and at 100. ``len()`` is the size (requests' Content-Length)."""
+
+    def __init__(self, handle, size, show):
+        self.handle, self.size, self.show = handle, size, show
+        self.sent, self.shown = 0, -1.0
+
+    def read(self, size=-1):
+        block = self.handle.read(size)
+        self.sent += len(block)
+        percent = min(100.0, 100.0 * self.sent / self.size) if self.size else 100.0
+        if percent - self.shown >= 1 or (percent == 100.0 and self.shown != 100.0):
+            self.shown = percent
+            self.show(percent)
+        return block
+
+    def __len__(self):
+        return self.size
+
+    def __bool__(self):  # openstacksdk tests ``if data``: an empty file is data too
+        return True
+
+
+def refuse_progress_on_file(progress_file, filename):
+    """The message refusing a progress_file that is (or through its .tmp reaches) the file to upload, or None."""
+    for path in progress_paths(progress_file):
+        if same_file(path, filename):
+            if path == progress_file:
+                return "progress_file is the file to upload itself (%s); give another path: it would be " \
+                       "overwritten and removed" % progress_file
+            return "progress_file %s would make the module write %s, which is the file to upload; give another " \
+                   "path" % (progress_file, path)
+    folder = os.path.dirname(os.path.abspath(progress_file))
+    if not os.path.isdir(folder):
+        return "progress_file %s: its folder %s does not exist" % (progress_file, folder)
+    return None
+
+
 class ImageUploadModule(CourseVMCloudModule):
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -217,6 +269,7 @@ class ImageUploadModule(CourseVMCloudModule):
         # Uploads of several GB take longer than openstack.cloud's default 180 s.
         wait=dict(type="bool", default=True),
         timeout=dict(type="int", default=1800),
+        progress_file=dict(type="path"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -224,6 +277,10 @@ class ImageUploadModule(CourseVMCloudModule):
         path = self.params["filename"]
         if not os.path.isfile(path):
             self.fail_json(msg="filename %s does not exist or is not a regular file" % path)
+        if self.params["progress_file"]:
+            refused = refuse_progress_on_file(self.params["progress_file"], path)
+            if refused:
+                self.fail_json(msg=refused)
         for key in ("min_disk", "min_ram"):
             if (self.params[key] or 0) < 0:
                 self.fail_json(msg="%s must be 0 or more; got %d" % (key, self.params[key]))
@@ -256,6 +313,20 @@ class ImageUploadModule(CourseVMCloudModule):
         return images[0] if images else None
 
     def run(self):
+        self.progress_written = False
+        try:
+            return self.reconcile()
+        finally:
+            # Only a file this run wrote is removed: never one a refused progress_file names.
+            if self.progress_written and os.path.exists(self.params["progress_file"]):
+                os.unlink(self.params["progress_file"])
+
+    def show_progress(self, percent):
+        if self.params["progress_file"]:
+            self.progress_written = True
+            write_progress(self.params["progress_file"], "uploading: %.1f%%" % percent)
+
+    def reconcile(self):
         name = self.params["name"]
         sha = self.check_input()
         wanted = wanted_metadata(self.params, self.min_disk())
@@ -276,6 +347,7 @@ class ImageUploadModule(CourseVMCloudModule):
                         previous=None if image is None else {"id": image.id, "name": dated_name(
                             name, image.created_at), "action": self.params["previous"]})
 
+        self.show_progress(0.0)  # before anything changes in Glance: an unwritable progress file fails here
         previous = None
         if image is not None:
             previous = {"id": image.id, "name": dated_name(name, image.created_at), "action": self.params["previous"]}
@@ -296,11 +368,16 @@ class ImageUploadModule(CourseVMCloudModule):
     def upload(self, name, sha, wanted):
         props = dict(wanted["properties"])
         props[SHA_PROPERTY] = sha
-        new = self.conn.image.create_image(
-            name, filename=self.params["filename"], disk_format=self.params["disk_format"],
-            container_format=self.params["container_format"], min_disk=wanted["min_disk"],
-            min_ram=wanted["min_ram"], visibility=wanted["visibility"], allow_duplicates=True,
-            wait=self.params["wait"], timeout=self.params["timeout"], validate_checksum=False, **props)
+        # data= (a reader that counts the bytes for the progress file), not filename=: openstacksdk would open the
+        # file itself. The SHA-256 recorded is the one checked or given above, as before.
+        with open(self.params["filename"], "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            new = self.conn.image.create_image(
+                name, data=ProgressReader(handle, size, self.show_progress), size=size,
+                disk_format=self.params["disk_format"], container_format=self.params["container_format"],
+                min_disk=wanted["min_disk"], min_ram=wanted["min_ram"], visibility=wanted["visibility"],
+                allow_duplicates=True, wait=self.params["wait"], timeout=self.params["timeout"],
+                validate_checksum=False, **props)
         if self.params["wait"]:
             new = self.wait_for_status(lambda: self.conn.image.find_image(new.id, ignore_missing=True), ("active",),
                                        self.params["timeout"], failed=GONE + (None,), what="image %s" % name)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -161,3 +162,57 @@ def test_upload_bad_input_fails_clearly(glance, ansible, tmp_path):
     result = ansible("image_upload", {"cloud": "coursevm-local", "name": PREFIX + "bad", "filename": str(notes)})
     assert result.get("failed") and "could not read the virtual size" in result["msg"]
     assert not images_named(glance, PREFIX + "bad")
+
+
+class ProgressWatch(threading.Thread):
+    """Every distinct text the progress file shows, sampled every 5 ms while the module runs."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.seen, self.done = path, [], threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.005):
+            try:
+                text = self.path.read_text().strip()
+            except OSError:
+                continue
+            if text and (not self.seen or self.seen[-1] != text):
+                self.seen.append(text)
+
+
+def test_upload_progress_advances_to_100_and_the_file_goes(glance, ansible, tmp_path):
+    raw, disk_file = tmp_path / "data.raw", tmp_path / "progress.qcow2"
+    with open(raw, "wb") as handle:  # 96 MiB of random data: an upload long enough to be watched
+        for unused in range(96):
+            handle.write(os.urandom(MIB))
+    sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk_file)
+    progress = tmp_path / "upload.progress"
+    watch = ProgressWatch(progress)
+    watch.start()
+    try:
+        result = ansible("image_upload", {"cloud": "coursevm-local", "name": PREFIX + "progress",
+                                          "filename": str(disk_file), "progress_file": str(progress)})
+    finally:
+        watch.done.set()
+        watch.join()
+    assert result["uploaded"] is True, result
+    assert glance.image.get_image(result["image"]["id"]).size == os.path.getsize(disk_file)
+    percents = [float(text[len("uploading: "):-1]) for text in watch.seen]
+    assert all(text.startswith("uploading: ") and text.endswith("%") for text in watch.seen), watch.seen
+    assert len(percents) >= 2 and percents == sorted(percents) and percents[-1] == 100.0, watch.seen
+    assert not progress.exists()
+
+
+def test_upload_refuses_a_progress_file_that_is_the_file_itself(glance, ansible, tmp_path):
+    disk_file = tmp_path / "self.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", disk_file, "1G")
+    link = tmp_path / "link.qcow2"
+    link.symlink_to(disk_file)
+    before = disk_file.read_bytes()
+    for progress in (disk_file, link):
+        result = ansible("image_upload", {"cloud": "coursevm-local", "name": PREFIX + "self",
+                                          "filename": str(disk_file), "progress_file": str(progress)})
+        assert result.get("failed") and "progress_file" in result["msg"], result
+    assert disk_file.read_bytes() == before and link.is_symlink()
+    assert not images_named(glance, PREFIX + "self")

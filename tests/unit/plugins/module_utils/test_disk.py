@@ -8,6 +8,7 @@ import io
 import os
 import struct
 import tarfile
+import threading
 
 import pytest
 
@@ -403,6 +404,48 @@ def test_up_to_date_needs_same_source_options_and_size():
     assert not disk.up_to_date(record, "abc", {"format": "raw"}, 9)
     assert not disk.up_to_date(record, "abc", {"format": "qcow2"}, 8)
     assert not disk.up_to_date(None, "abc", {"format": "qcow2"}, 9)
+
+
+def test_source_counts_as_unchanged_only_with_the_same_recorded_stat(tmp_path):
+    src = tmp_path / "course.vmdk"
+    src.write_bytes(b"disk")
+    stat = disk.file_stat(str(src))
+    record = disk.sidecar_record("abc", {}, {"format": "qcow2", "virtual_size": 1, "file_size": 9}, "def", stat)
+    assert disk.source_unchanged(record, stat)
+    for key in ("size", "mtime_ns", "inode", "dev"):
+        assert not disk.source_unchanged(record, dict(stat, **{key: stat[key] + 1}))
+    assert not disk.source_unchanged(disk.sidecar_record("abc", {}, record, "def"), stat)  # older sidecar
+    assert not disk.source_unchanged(dict(record, source_sha256=None), stat)
+    assert not disk.source_unchanged(None, stat)
+
+
+@pytest.mark.parametrize("info, compressed", [
+    ({"format": "vmdk", "format-specific": {"type": "vmdk", "data": {"create-type": "streamOptimized"}}}, True),
+    ({"format": "vmdk", "format-specific": {"type": "vmdk", "data": {"create-type": "monolithicSparse"}}}, False),
+    ({"format": "qcow2", "format-specific": {"type": "qcow2", "data": {"compat": "1.1"}}}, False),
+    ({"format": "vdi"}, False),
+    ({}, False),
+])
+def test_only_a_stream_optimized_vmdk_counts_as_compressed(info, compressed):
+    assert disk.source_is_compressed(info) is compressed
+
+
+def test_background_sha256_gives_the_digest_or_the_error_or_stops(tmp_path):
+    src = tmp_path / "data"
+    src.write_bytes(os.urandom(3 * MIB))
+    assert disk.BackgroundSha256(str(src), chunk=MIB).result() == hashlib.sha256(src.read_bytes()).hexdigest()
+    with pytest.raises(OSError):
+        disk.BackgroundSha256(str(tmp_path / "missing")).result()
+    stopped = threading.Event()
+    stopped.set()
+    assert disk.sha256_file(str(src), chunk=MIB, stop=stopped) is None
+
+
+def test_progress_is_one_line_renamed_into_place(tmp_path):
+    path = str(tmp_path / "p")
+    disk.write_progress(path, "uploading: 42.0%")
+    assert open(path).read() == "uploading: 42.0%\n" and sorted(os.listdir(str(tmp_path))) == ["p"]
+    assert disk.progress_paths(path) == (path, path + ".tmp")
 
 
 def test_last_partition_is_the_one_that_ends_last():

@@ -387,3 +387,184 @@ def test_a_progress_file_on_the_output_or_its_sidecars_is_refused(capsys, qcow2,
         result = run_module(capsys, src=str(qcow2), dest=str(dest), progress_file=str(dest) + suffix, force=force)
         assert result["rc"] == 1 and result.get("failed") is True, result
         assert dict((name, fingerprint(tmp_path / name)) for name in outputs) == outputs
+
+
+# ------------------------------------------------------------------------------------- compress: auto
+
+def vmdk_of(tmp_path, subformat):
+    """A 16 MiB VMDK (monolithicSparse or streamOptimized) with compressible data in 4 MiB of it."""
+    raw = tmp_path / "data.raw"
+    with open(raw, "wb") as handle:
+        for i in range(4):
+            handle.seek(i * 4 * 1024 ** 2)
+            handle.write(b"course notebook data " * 50000)
+        handle.truncate(16 * 1024 ** 2)
+    vmdk = tmp_path / ("%s.vmdk" % subformat)
+    qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=%s" % subformat, str(raw), str(vmdk))
+    return vmdk, raw
+
+
+def has_compressed_clusters(path):
+    """qemu-img check reports how many of a qcow2's allocated clusters are compressed."""
+    out = subprocess.run(["qemu-img", "check", "--output=json", str(path)], capture_output=True, check=False).stdout
+    return json.loads(out).get("compressed-clusters", 0) > 0
+
+
+@pytest.mark.parametrize("subformat, compressed", [("streamOptimized", True), ("monolithicSparse", False)])
+def test_compress_auto_follows_the_source(capsys, tmp_path, subformat, compressed):
+    vmdk, raw = vmdk_of(tmp_path, subformat)
+    dest = tmp_path / "out.qcow2"
+    result = run_module(capsys, src=str(vmdk), dest=str(dest))  # compress: auto is the default
+    assert result["rc"] == 0 and result["compressed"] is compressed, result
+    assert has_compressed_clusters(dest) is compressed
+    assert json.loads((tmp_path / "out.qcow2.json").read_text())["options"]["compress"] is compressed
+    qemu_img("compare", "-f", "raw", "-F", "qcow2", str(raw), str(dest))
+
+
+@pytest.mark.parametrize("given, compressed", [(True, True), ("yes", True), (False, False), ("false", False),
+                                               ("AUTO", False)])
+def test_compress_true_and_false_keep_their_meaning(capsys, qcow2, tmp_path, given, compressed):
+    dest = tmp_path / "out.qcow2"
+    result = run_module(capsys, src=str(qcow2), dest=str(dest), compress=given)
+    assert result["rc"] == 0 and result["compressed"] is compressed, result
+    assert json.loads((tmp_path / "out.qcow2.json").read_text())["options"]["compress"] is compressed
+
+
+def test_compress_auto_with_raw_output_does_not_compress_and_a_bad_value_is_refused(capsys, tmp_path):
+    vmdk, unused = vmdk_of(tmp_path, "streamOptimized")
+    result = run_module(capsys, src=str(vmdk), dest=str(tmp_path / "out.raw"), format="raw")
+    assert result["rc"] == 0 and result["compressed"] is False, result
+    refused = run_module(capsys, src=str(vmdk), dest=str(tmp_path / "o.qcow2"), compress="maybe")
+    assert refused["rc"] == 1 and "compress must be true, false or auto" in refused["msg"]
+    assert not (tmp_path / "o.qcow2").exists()
+
+
+def test_an_output_made_with_compress_false_is_up_to_date_under_auto_when_it_decides_alike(capsys, qcow2, tmp_path):
+    dest = tmp_path / "out.qcow2"
+    assert run_module(capsys, src=str(qcow2), dest=str(dest), compress=False)["changed"] is True
+    again = run_module(capsys, src=str(qcow2), dest=str(dest))
+    assert again["changed"] is False and again["compressed"] is False
+    assert run_module(capsys, src=str(qcow2), dest=str(dest), compress=True)["changed"] is True
+
+
+# ---------------------------------------------------------------------- the source's checksum and stat
+
+def count_source_hashes(monkeypatch, src):
+    """The number of times the source is read whole for its SHA-256 (the list grows by one each time)."""
+    reads = []
+    sha256_file = disk.sha256_file
+
+    def counting(path, *args, **kwargs):
+        if os.path.samefile(path, str(src)):
+            reads.append(path)
+        return sha256_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(disk, "sha256_file", counting)
+    return reads
+
+
+def test_a_rerun_on_an_unchanged_source_does_not_read_it_again(capsys, qcow2, tmp_path, monkeypatch):
+    dest = tmp_path / "out.qcow2"
+    first = run_module(capsys, src=str(qcow2), dest=str(dest))
+    recorded = json.loads((tmp_path / "out.qcow2.json").read_text())["source_stat"]
+    assert recorded == disk.file_stat(str(qcow2))
+    reads = count_source_hashes(monkeypatch, qcow2)
+    again = run_module(capsys, src=str(qcow2), dest=str(dest))
+    assert again["changed"] is False and "unchanged source" in again["reason"] and reads == []
+    assert again["source"]["sha256"] == first["source"]["sha256"]
+    checked = run_module(capsys, src=str(qcow2), dest=str(dest), trust_source_stat=False)
+    assert checked["changed"] is False and len(reads) == 1
+
+
+def test_a_touched_source_is_read_again_found_the_same_and_its_new_stat_recorded(capsys, qcow2, tmp_path, monkeypatch):
+    dest = tmp_path / "out.qcow2"
+    run_module(capsys, src=str(qcow2), dest=str(dest))
+    output = fingerprint(dest)
+    stat = os.stat(qcow2)
+    os.utime(qcow2, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
+    reads = count_source_hashes(monkeypatch, qcow2)
+    again = run_module(capsys, src=str(qcow2), dest=str(dest))
+    assert again["changed"] is False and len(reads) == 1 and fingerprint(dest) == output
+    assert json.loads((tmp_path / "out.qcow2.json").read_text())["source_stat"] == disk.file_stat(str(qcow2))
+    assert run_module(capsys, src=str(qcow2), dest=str(dest))["changed"] is False and len(reads) == 1
+
+
+def test_check_mode_records_nothing_for_a_touched_source(capsys, qcow2, tmp_path):
+    dest = tmp_path / "out.qcow2"
+    run_module(capsys, src=str(qcow2), dest=str(dest))
+    sidecar = fingerprint(tmp_path / "out.qcow2.json")
+    os.utime(qcow2, ns=(0, os.stat(qcow2).st_mtime_ns + 1000))
+    result = run_module(capsys, src=str(qcow2), dest=str(dest), _ansible_check_mode=True)
+    assert result["changed"] is False and fingerprint(tmp_path / "out.qcow2.json") == sidecar
+
+
+def test_same_size_rewrite_with_its_mtime_restored_is_caught_only_without_trust(capsys, qcow2, tmp_path):
+    """The documented limit of trust_source_stat: a rewrite in place that keeps size and mtime is not noticed."""
+    dest = tmp_path / "out.qcow2"
+    run_module(capsys, src=str(qcow2), dest=str(dest))
+    stat = os.stat(qcow2)
+    with open(qcow2, "r+b") as handle:
+        handle.seek(stat.st_size - 512)
+        handle.write(b"\0" * 511 + b"\1")
+    os.utime(qcow2, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run_module(capsys, src=str(qcow2), dest=str(dest))["changed"] is False
+    assert run_module(capsys, src=str(qcow2), dest=str(dest), trust_source_stat=False)["changed"] is True
+
+
+def test_a_sidecar_without_the_stat_makes_the_source_read(capsys, qcow2, tmp_path, monkeypatch):
+    """DEST.json of an older version holds no stat: the source is read, found the same, and the stat recorded."""
+    dest = tmp_path / "out.qcow2"
+    run_module(capsys, src=str(qcow2), dest=str(dest))
+    sidecar = tmp_path / "out.qcow2.json"
+    record = json.loads(sidecar.read_text())
+    del record["source_stat"]
+    sidecar.write_text(json.dumps(record))
+    reads = count_source_hashes(monkeypatch, qcow2)
+    assert run_module(capsys, src=str(qcow2), dest=str(dest))["changed"] is False and len(reads) == 1
+    assert "source_stat" in json.loads(sidecar.read_text())
+
+
+def test_the_source_is_checksummed_while_qemu_img_converts_it(capsys, tmp_path, monkeypatch):
+    """The hashing thread is still reading when qemu-img starts: it waits (up to 10 s) for the conversion to
+    begin before finishing, which a hash taken before the conversion never could."""
+    src = tmp_path / "data.raw"
+    with open(src, "wb") as handle:
+        handle.write(os.urandom(1024 ** 2))
+        handle.truncate(32 * 1024 ** 2)
+    converting, overlapped = threading.Event(), []
+    sha256_file, qemu_convert = disk.sha256_file, disk_image.Converter.qemu_convert
+
+    def slow_hash(path, *args, **kwargs):
+        if path == str(src):
+            overlapped.append(converting.wait(10))
+        return sha256_file(path, *args, **kwargs)
+
+    def convert(self, *args):
+        converting.set()
+        return qemu_convert(self, *args)
+
+    monkeypatch.setattr(disk, "sha256_file", slow_hash)
+    monkeypatch.setattr(disk_image.Converter, "qemu_convert", convert)
+    result = run_module(capsys, src=str(src), src_format="raw", dest=str(tmp_path / "out.qcow2"))
+    assert result["changed"] is True and overlapped == [True]
+    assert result["source"]["sha256"] == sha256_file(str(src))
+    assert json.loads((tmp_path / "out.qcow2.json").read_text())["source_sha256"] == result["source"]["sha256"]
+
+
+def test_a_failed_conversion_stops_the_source_checksum(capsys, qcow2, tmp_path, monkeypatch):
+    hashing = []
+    background = disk.BackgroundSha256
+
+    def recording(*args, **kwargs):
+        hashing.append(background(*args, **kwargs))
+        return hashing[-1]
+
+    def fail(self, *args):
+        raise disk.DiskError("qemu-img convert failed: no space left on device")
+
+    monkeypatch.setattr(disk, "BackgroundSha256", recording)
+    monkeypatch.setattr(disk_image.Converter, "qemu_convert", fail)
+    result = run_module(capsys, src=str(qcow2), dest=str(tmp_path / "out.qcow2"))
+    assert result["rc"] == 1 and "no space left" in result["msg"]
+    assert len(hashing) == 1 and not hashing[0].is_alive() and hashing[0].stopped.is_set()
+    assert sorted(os.listdir(tmp_path)) == ["small.qcow2"]
