@@ -7,6 +7,7 @@ A sparse 2.5 GiB raw disk (MBR, ext4, known files) becomes a .vdi, then the play
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,8 +91,24 @@ def test_image_playbook_converts_shrinks_uploads_once_and_keeps_the_previous(gla
     assert rc == 0 and tasks[CONVERT]["changed"] is True
     assert not (tmp_path / "course.qcow2").exists() and not images_named(glance, NAME)
 
-    rc, tasks = run_playbook(env, tmp_path, extra)
+    # The real run: the role names a progress file for the conversion and one for the upload, each shows a percent
+    # while its step runs, and both are gone at the end.
+    progress = dict((step, tmp_path / ("course.qcow2.%s.progress" % step)) for step in ("convert", "upload"))
+    watches = dict((step, ProgressWatch(path)) for step, path in progress.items())
+    for watch in watches.values():
+        watch.start()
+    try:
+        rc, tasks = run_playbook(env, tmp_path, extra)
+    finally:
+        for watch in watches.values():
+            watch.done.set()
+            watch.join()
     assert rc == 0, tasks
+    shown = " ".join(str(t.get("msg", "")) for t in tasks.values())
+    for step, path in progress.items():
+        assert str(path) in shown, (step, shown)
+        assert any(re.search(r"\b\d+\.\d%$", text) for text in watches[step].seen), (step, watches[step].seen)
+        assert not path.exists()
     converted, uploaded = tasks[CONVERT], tasks[UPLOAD]
     assert converted["shrink"]["changed"] is True
     assert converted["dest"]["virtual_size"] == 1536 * MIB
@@ -112,9 +129,10 @@ def test_image_playbook_converts_shrinks_uploads_once_and_keeps_the_previous(gla
     if os.path.exists(stored):
         assert os.path.getsize(stored) == image.size
 
-    # Again, the same disk: nothing converted, nothing uploaded.
+    # Again, the same disk: nothing converted, nothing uploaded, no task changed (the progress hints neither).
     rc, tasks = run_playbook(env, tmp_path, extra)
     assert rc == 0 and tasks[CONVERT]["changed"] is False and tasks[UPLOAD]["changed"] is False
+    assert not [name for name, result in tasks.items() if result.get("changed")], tasks
 
     # A changed disk: a new image takes the name, the previous one stays under a dated name.
     changed_raw = tmp_path / "changed.raw"
