@@ -223,7 +223,7 @@ def stream_runs(bench, src):
     facts = {"compressed_s": bench.bare(src, bare, "-c")}
     facts["compressed"] = os.path.getsize(bare)
     bare.unlink()
-    facts["stream_b"], facts["stream_made"], _ = bench.module(src, out)
+    facts["stream_b"], facts["stream_made"] = bench.module(src, out)[:2]
     facts["stream_qcow2"] = out
     print("  streamOptimized: bare with -c %.1f s, disk_image %.1f s (compressed: %s)" % (
         facts["compressed_s"], facts["stream_b"], facts["stream_made"].get("compressed")), flush=True)

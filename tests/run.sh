@@ -144,9 +144,10 @@ if ! $quick; then
   step "On the local cloud, side by side: the README's commands for one student and a cohort, checked as a user \
 (tests/e2e, logs tests/output/e2e-*.log), and our modules, roles and playbooks (tests/cloud_integration)"
   # The one-student job (Jupyter at a sub-path) once, for its own checks, the web checks through nginx and the
-  # student's password page (tests/e2e/conftest.py's local_job); the test that stops it runs last.
-  python -m pytest -q --durations=10 tests/e2e/test_local_job.py tests/e2e/test_local_job_web.py \
-    tests/e2e/test_local_job_password.py >"$OUT/e2e-job.log" 2>&1 &
+  # student's password page and deploy.yml through ansible-runner as AWX runs it (tests/e2e/conftest.py's
+  # local_job); the test that stops it runs last.
+  python -m pytest -q --durations=10 tests/e2e/test_local_job.py tests/e2e/test_local_job_runner.py \
+    tests/e2e/test_local_job_web.py tests/e2e/test_local_job_password.py >"$OUT/e2e-job.log" 2>&1 &
   e2e_job=$!
   python -m pytest -q --durations=10 tests/e2e/test_local_cohort.py >"$OUT/e2e-cohort.log" 2>&1 &
   e2e_cohort=$!

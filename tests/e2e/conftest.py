@@ -17,6 +17,24 @@ JOB_BASE = "/jupyter/"
 JOB_COMMAND = ("local", "-e", "jupyter_base_url=" + JOB_BASE)
 # What the local job keeps: the student's record and handout, and the day-two inventory.
 JOB_DIR = ROOT / ".build" / "local"
+# The course account every service runs as on the VMs (the roles' default).
+COURSE_USER = "oustudent"
+# ssh to a test machine through its floating IP as the course team's account: each test machine makes new host
+# keys, which are not the point of these tests (host keys are checked in test_local_cohort.py on the course's own
+# known_hosts).
+SSH_OPTIONS = ("-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20")
+
+
+def machines_key():
+    """The private key every test machine accepts (the course team's key of the local job)."""
+    return subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def ssh_vm(address, command, timeout=120):
+    """Run a shell command on a VM as vagrant, through its floating IP; fails on a non-zero exit."""
+    return subprocess.run(["ssh", "-i", machines_key(), *SSH_OPTIONS, "vagrant@" + address, command],
+                          capture_output=True, text=True, timeout=timeout, check=True)
 
 
 def pytest_configure(config):
@@ -88,8 +106,5 @@ def host(site):
     """testinfra on the one-student job's VM over ssh through its floating IP, as the course team's account with sudo."""
     import testinfra
 
-    key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
-    return testinfra.get_host(
-        "ssh://vagrant@" + site["address"], ssh_identity_file=key, sudo=True,
-        ssh_extra_args="-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                       "-o LogLevel=ERROR")
+    return testinfra.get_host("ssh://vagrant@" + site["address"], ssh_identity_file=machines_key(), sudo=True,
+                              ssh_extra_args=" ".join(SSH_OPTIONS))

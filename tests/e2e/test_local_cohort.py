@@ -16,10 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import STOPPED
-
-ROOT = Path(__file__).resolve().parents[2]
-MACHINES = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
+from conftest import MACHINES, ROOT, STOPPED, machines_key, ssh_vm
 STUDENTS = ["student1", "student2", "student3"]
 # Its own course, so that tests/run.sh runs it beside test_local_job.py (course `local`) on the same cloud.
 COURSE = "cohort"
@@ -36,9 +33,16 @@ SECRETS = {
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 
 
+# Every playbook run of this file runs at -vvv, as a CI log keeps it (issue 14): what each printed is kept here
+# and swept for the course's secrets before the course is stopped.
+OUTPUTS = []
+
+
 def run_job(*args, timeout=3000):
-    return subprocess.run([str(ROOT / "coursevm"), *args], capture_output=True, text=True, timeout=timeout,
-                          check=False, env=dict(os.environ, COURSEVM_LOCAL_COURSE=COURSE))
+    run = subprocess.run([str(ROOT / "coursevm"), *args], capture_output=True, text=True, timeout=timeout,
+                         check=False, env=dict(os.environ, COURSEVM_LOCAL_COURSE=COURSE, ANSIBLE_VERBOSITY="3"))
+    OUTPUTS.append((" ".join(args), run.stdout + run.stderr))
+    return run
 
 
 def printed(job):
@@ -67,15 +71,10 @@ def conn(cohort_job, local_cloud):  # after the job, which starts the cloud
 @pytest.fixture(scope="module")
 def vms(cohort_job):
     """{student: {secret: sha256}} read over ssh through each floating IP, as the course team's account."""
-    key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
     found = {}
     for student, (url, unused) in printed(cohort_job).items():
         script = "; ".join("sudo sha256sum %s 2>/dev/null || echo missing %s" % (p, p) for p in SECRETS.values())
-        out = subprocess.run(
-            ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
-             "vagrant@" + urlparse(url).hostname, script + "; stat -c %Y /var/log/dpkg.log; hostname"],
-            capture_output=True, text=True, timeout=120, check=True).stdout.split("\n")
+        out = ssh_vm(urlparse(url).hostname, script + "; stat -c %Y /var/log/dpkg.log; hostname").stdout.split("\n")
         sums = dict((line.split()[1], line.split()[0]) for line in out if re.match(r"^[0-9a-f]{64}\s", line))
         found[student] = {"secrets": dict((name, sums.get(path)) for name, path in SECRETS.items()),
                           "dpkg_log_mtime": int(out[-3]), "hostname": out[-2]}
@@ -202,7 +201,20 @@ INVENTORY = ROOT / ".build" / ("local-" + COURSE) / "inventory"
 def day_two(playbook, *args, timeout=1200):
     from day_two import run  # tests/support
 
-    return run(INVENTORY, playbook, *args, timeout=timeout)
+    # Not ansible-inventory (playbook None): its -vvv lines would go to the JSON on stdout.
+    result = run(INVENTORY, playbook, *args, timeout=timeout, env={"ANSIBLE_VERBOSITY": "3"} if playbook else None)
+    OUTPUTS.append((str(playbook), result.stdout + result.stderr))
+    return result
+
+
+def course_secrets():
+    """{place: secret}: every password the course recorded and the course team's private key."""
+    import secret_sweep  # tests/support
+
+    found = secret_sweep.recorded(INVENTORY.parent / "secrets")
+    assert sum("jupyter_password" in place for place in found) >= len(STUDENTS), sorted(found)
+    found.update(secret_sweep.private_key(machines_key()))
+    return found
 
 
 def health():
@@ -219,14 +231,6 @@ def recorded(student):
     import yaml
 
     return yaml.safe_load((INVENTORY.parent / "secrets" / (student + ".yml")).read_text())
-
-
-def ssh_vm(url, command):
-    key = subprocess.run([*MACHINES, "key"], capture_output=True, text=True, check=True).stdout.strip()
-    return subprocess.run(
-        ["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
-         "vagrant@" + urlparse(url).hostname, command], capture_output=True, text=True, timeout=120, check=True)
 
 
 def test_the_course_inventory_lists_each_student_at_its_printed_address(cohort_job):
@@ -303,7 +307,7 @@ def test_each_vms_host_key_was_recorded_and_a_changed_one_is_refused(cohort_job,
 
 def test_the_health_report_names_the_failing_step_of_a_broken_vm(cohort_job):
     url = printed(cohort_job)["student3"][0]
-    ssh_vm(url, "sudo systemctl stop jupyter")
+    ssh_vm(urlparse(url).hostname, "sudo systemctl stop jupyter")
     run, report = health()
     assert run.returncode != 0
     assert report["student3"]["healthy"] is False and report["student3"]["failed_step"] == "web", report["student3"]
@@ -335,6 +339,17 @@ def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, con
     assert all(e["healthy"] for e in report.values()), report
 
 
+def test_no_run_printed_a_secret_at_vvv(cohort_job):
+    """golden_image.yml, deploy.yml (twice), health, reset_password (refused and done), rebuild: at -vvv, none
+    printed a password the course recorded or the course team's key."""
+    import secret_sweep  # tests/support
+
+    secrets = course_secrets()
+    assert len(OUTPUTS) >= 6 and any("<localhost> EXEC" in text for unused, text in OUTPUTS)
+    leaks = dict((command, secret_sweep.printed(text, secrets)) for command, text in OUTPUTS)
+    assert [command for command, places in leaks.items() if places] == [], leaks
+
+
 def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     hosts = [urlparse(pair[0]).hostname for pair in printed(cohort_job).values()]
     golden = {s.image.id for s in conn.compute.servers() if s.name.startswith(COURSE + "-")}
@@ -343,9 +358,13 @@ def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     # the integration tests allocate floating IPs side by side with this test).
     ours = {ip.id for ip in conn.network.ips(project_id=project) if ip.floating_ip_address in hosts}
     assert len(ours) == len(hosts)
+    secrets = course_secrets()
     stop = run_job("local-stop", timeout=900)
     assert stop.returncode == 0, stop.stdout[-3000:] + stop.stderr[-3000:]
     STOPPED.add(COURSE)
+    from secret_sweep import printed as leaked  # tests/support
+
+    assert leaked(stop.stdout + stop.stderr, secrets) == []
     prefix = COURSE + "-"
     left = [s.name for s in conn.compute.servers() if s.name.startswith(prefix)]
     left += [n.name for n in conn.network.networks(project_id=project) if n.name.startswith(prefix)]

@@ -21,11 +21,12 @@ import browser  # tests/support, on sys.path via conftest
 import day_two
 import html_ids
 import jupyter_login
+import secret_sweep
 import target
-from conftest import JOB_DIR, ROOT
+from conftest import COURSE_USER, JOB_DIR, ROOT
 
 NEW_PASSWORD = "a-students-own-choice"
-USER = "oustudent"
+USER = COURSE_USER
 STUDENT_FILE = "/var/lib/jupyter/student-password.json"
 SECRETS_DIR = JOB_DIR / "secrets"
 INVENTORY = JOB_DIR / "inventory"
@@ -162,12 +163,32 @@ def test_the_operators_reset_wins(site, host, tmp_path):
     extra = tmp_path / "reset.json"
     extra.write_text(json.dumps({"student": site["name"], "new_password": site["password"]}))
     extra.chmod(0o600)
-    rc, output = run_playbook("reset_password.yml", "-e", "@%s" % extra)
+    rc, output = run_playbook("reset_password.yml", "-vvv", "-e", "@%s" % extra)
     assert rc == 0, output
     assert NEW_PASSWORD not in output
+    # At -vvv, as a CI log keeps it: the new password shown to the operator once, on purpose, and nowhere else;
+    # nor any other password the job recorded.
+    assert secret_sweep.shown_on_purpose(output)["reset_password.yml"] == 1
+    assert secret_sweep.printed(output, secret_sweep.recorded(SECRETS_DIR)) == []
     assert not host.file(STUDENT_FILE).exists
     assert logs_in(site, site["password"])
     assert not logs_in(site, NEW_PASSWORD)
     assert "student_changed_at" not in record(site)
     page = html_ids.Ids((SECRETS_DIR / "handout" / (site["name"] + ".html")).read_text())
     assert "password-stale" not in page.attrs
+
+
+def test_a_refused_reset_changes_nothing_and_prints_no_password_at_vvv(site, tmp_path):
+    """A failing input: a new password under the minimum length is refused before the VM is touched, and
+    neither it nor a recorded one is printed."""
+    before = record(site)
+    short = "Sh0rt-pw"
+    extra = tmp_path / "reset.json"
+    extra.write_text(json.dumps({"student": site["name"], "new_password": short}))
+    extra.chmod(0o600)
+    rc, output = run_playbook("reset_password.yml", "-vvv", "-e", "@%s" % extra)
+    assert rc != 0 and "jupyter_password" in output, output[-3000:]
+    assert short not in output and secret_sweep.shown_on_purpose(output)["reset_password.yml"] == 0
+    assert secret_sweep.printed(output, secret_sweep.recorded(SECRETS_DIR)) == []
+    assert record(site) == before
+    assert logs_in(site, site["password"])

@@ -17,9 +17,9 @@ import pytest
 
 import jupyter_login  # tests/support, on sys.path via conftest
 import nginx_gixy
-from conftest import ROOT
+from conftest import COURSE_USER, ROOT
 
-USER = "oustudent"
+USER = COURSE_USER
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root")
 

@@ -19,9 +19,11 @@ def ansible_env():
                 OS_CLIENT_CONFIG_FILE=json.loads(status.stdout)["clouds_yaml"])
 
 
-def run(inventory, playbook, *args, timeout=1200):
-    """ansible-inventory (playbook None) or ansible-playbook playbooks/<playbook> with ``-i inventory``."""
+def run(inventory, playbook, *args, timeout=1200, env=None):
+    """ansible-inventory (playbook None) or ansible-playbook playbooks/<playbook> with ``-i inventory``; env adds
+    to the environment."""
     tool = "ansible-inventory" if playbook is None else "ansible-playbook"
     target = [] if playbook is None else [str(ROOT / "playbooks" / playbook)]
     return subprocess.run([str(ROOT / ".venv" / "bin" / tool), "-i", str(inventory), *target, *args],
-                          capture_output=True, text=True, timeout=timeout, check=False, env=ansible_env())
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env=dict(ansible_env(), **(env or {})))
