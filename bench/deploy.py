@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import openstack  # noqa: E402  (the venv's)
 import cohort_support  # noqa: E402
+from benchtable import print_table  # noqa: E402  # pylint: disable=wrong-import-position
 from cohort import env  # noqa: E402  (bench/cohort.py: the controller's venv, collections and clouds.yaml)
 
 
@@ -107,14 +108,7 @@ def main():
         ("golden %d / scratch %d" % (n, n), "%.2fx" % (many / scratch), "<= 0.33x",
          "met" if many / scratch <= 1 / 3 else "MISSED"),
     ]
-    if args.markdown:
-        print("\n| measured | value | target | |\n|---|---|---|---|")
-        for row in rows:
-            print("| %s | %s | %s | %s |" % row)
-    else:
-        print()
-        for row in rows:
-            print("  %-42s %-26s %-9s %s" % row)
+    print_table(("measured", "value", "target", ""), rows, args.markdown, widths=(42, 26, 9, 6))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import openstack  # the venv's
+from benchtable import print_table  # bench/benchtable.py
 from cohort import CLOUD, ROOT, VENV, env  # bench/cohort.py: the controller's venv, collections and clouds.yaml
 
 GIB = 1024 ** 3
@@ -323,15 +324,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-disk-", dir=args.workdir) as tmp:
         facts = measure(args, Path(tmp))
     print("  load at the end: %s" % " ".join("%.1f" % x for x in os.getloadavg()), flush=True)
-    table = rows(args, facts)
-    if args.markdown:
-        print("\n| measure | value | target | |\n|---|---|---|---|")
-        for row in table:
-            print("| %s | %s | %s | %s |" % row)
-    else:
-        print()
-        for row in table:
-            print("  %-84s %-58s %-9s %s" % row)
+    print_table(("measure", "value", "target", ""), rows(args, facts), args.markdown, widths=(84, 58, 9, 6))
 
 
 if __name__ == "__main__":

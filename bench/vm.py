@@ -42,6 +42,7 @@ SERVICES = ["jupyter", "nbdime", "openrefine", "postgresql", "nginx"]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # bench/cohort.py's env(): the controller's venv and collections.
+from benchtable import print_table  # noqa: E402  # pylint: disable=wrong-import-position
 from cohort import env  # noqa: E402  # pylint: disable=wrong-import-position
 
 FLOOR = """---
@@ -326,14 +327,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
               (("the last re-run of 1 machine (%.0f s), by role" % reports["rerun1"][0], "time"), breakdown),
               (("slowest tasks of that re-run", "time"), slowest)]
     for header, body in tables:
-        print()
-        if args.markdown:
-            print("| %s |\n|%s" % (" | ".join(header), "---|" * len(header)))
-            for row in body:
-                print("| %s |" % " | ".join(row))
-        else:
-            for row in body:
-                print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, (62, 28, 9, 6))).rstrip())
+        print_table(header, body, args.markdown)
 
 
 if __name__ == "__main__":
