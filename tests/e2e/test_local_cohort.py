@@ -198,11 +198,12 @@ def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
 INVENTORY = ROOT / ".build" / ("local-" + COURSE) / "inventory"
 
 
-def day_two(playbook, *args, timeout=1200):
+def day_two(playbook, *args, timeout=1200, env=None):
     from day_two import run  # tests/support
 
     # Not ansible-inventory (playbook None): its -vvv lines would go to the JSON on stdout.
-    result = run(INVENTORY, playbook, *args, timeout=timeout, env={"ANSIBLE_VERBOSITY": "3"} if playbook else None)
+    env = dict({"ANSIBLE_VERBOSITY": "3"} if playbook else {}, **(env or {}))
+    result = run(INVENTORY, playbook, *args, timeout=timeout, env=env)
     OUTPUTS.append((str(playbook), result.stdout + result.stderr))
     return result
 
@@ -297,7 +298,10 @@ def test_each_vms_host_key_was_recorded_and_a_changed_one_is_refused(cohort_job,
         with KNOWN_HOSTS.open("a") as known:
             known.write("%s %s %s\n" % (addresses["student1"], forged[0], forged[1]))
         before = recorded("student1")["jupyter_password"]
-        run = day_two("reset_password.yml", "-e", "student=student1")
+        # A fresh ControlPath directory: the earlier tests' ssh masters (ControlPersist=60s) were authenticated
+        # against the real key and would carry this run past the check without a new key exchange.
+        run = day_two("reset_password.yml", "-e", "student=student1",
+                      env={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp")})
         assert run.returncode != 0
         assert re.search(r"^%s-student1\s+: .*unreachable=1" % COURSE, run.stdout, re.M), run.stdout[-3000:]
         assert recorded("student1")["jupyter_password"] == before
