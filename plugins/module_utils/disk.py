@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import tarfile
+import tempfile
 import threading
 import xml.etree.ElementTree as ET
 import zlib
@@ -608,6 +609,16 @@ def progress_paths(path):
     return (path, path + ".tmp")
 
 
+def progress_collision(progress_file, paths):
+    """The first name writing the progress file creates, renames onto or removes (``progress_paths``) that reaches
+    one of ``paths`` (``same_file``: by path, symlink, '..' or hard link), as ``(progress name, path)``; or None."""
+    for written in progress_paths(progress_file):
+        for path in paths:
+            if same_file(written, path):
+                return written, path
+    return None
+
+
 def parse_progress(text):
     """The percentages in `qemu-img convert -p` output ('    (42.01/100%)\\r' ...), in order."""
     return [float(m) for m in _PROGRESS_RE.findall(text)]
@@ -629,6 +640,29 @@ def sidecar_record(source_sha256, options, dest_info, dest_sha256, source_stat=N
     return record
 
 
+def write_sidecar(path, record):
+    """The sidecar ``record`` as indented, sorted JSON in ``path``: written under a new name in the same folder and
+    renamed over it, so a failed or interrupted write never leaves half a sidecar. It keeps the mode of the file
+    it replaces; a new one gets what open() would give it (0666 less the umask)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(record, out, indent=2, sort_keys=True)
+            out.write("\n")
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def same_output(sidecar, options, dest_size):
     """True when the output was made with the same options and is still whole: only the source may differ."""
     return bool(sidecar) and sidecar.get("options") == options and sidecar.get("file_size") == dest_size
@@ -643,7 +677,7 @@ def source_unchanged(sidecar, stat):
     """True when the sidecar recorded the source's file_stat() and it is the same now (same size, mtime to the
     nanosecond, inode and device): the source's SHA-256 is then taken from the sidecar instead of re-read."""
     recorded = (sidecar or {}).get("source_stat")
-    return isinstance(recorded, dict) and bool(recorded.get("size") is not None) and recorded == stat \
+    return isinstance(recorded, dict) and recorded.get("size") is not None and recorded == stat \
         and bool(sidecar.get("source_sha256"))
 
 

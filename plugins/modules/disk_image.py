@@ -376,11 +376,11 @@ class Converter:
         remove that (also an output that was up to date)."""
         if not (self.params["progress_file"] and self.dest):
             return
-        for path in disk.progress_paths(self.progress_file):
-            for output in (self.dest, self.dest + ".sha256", self.dest + ".json"):
-                if disk.same_file(path, output):
-                    raise disk.DiskError("progress_file %s would overwrite and then remove the output %s; give "
-                                         "another path" % (self.progress_file, output))
+        collision = disk.progress_collision(self.progress_file,
+                                            (self.dest, self.dest + ".sha256", self.dest + ".json"))
+        if collision:
+            raise disk.DiskError("progress_file %s would overwrite and then remove the output %s; give another "
+                                 "path" % (self.progress_file, collision[1]))
 
     def workdir(self):
         """The module's own temporary folder: next to dest (the output is renamed from it), else in TMPDIR.
@@ -534,18 +534,7 @@ class Converter:
     def record_source_stat(self, sidecar, source_stat):
         """The source was read and found the same (touched, copied back, or a DEST.json from an older version):
         its stat goes into DEST.json, under a new name renamed over it, so the next run need not read it."""
-        sidecar = dict(sidecar, source_stat=source_stat)
-        folder = os.path.dirname(os.path.abspath(self.sidecar_path()))
-        handle, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.sidecar_path()) + ".", dir=folder)
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(sidecar, out, indent=2, sort_keys=True)
-                out.write("\n")
-            os.chmod(tmp, os.stat(self.sidecar_path()).st_mode & 0o777)
-            os.rename(tmp, self.sidecar_path())
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        disk.write_sidecar(self.sidecar_path(), dict(sidecar, source_stat=source_stat))
 
     def main(self):
         self.validate()
@@ -612,10 +601,8 @@ class Converter:
         dest_info = dict(disk.describe(info, self.dest), sha256=dest_sha)
         with open(self.dest + ".sha256", "w") as handle:
             handle.write("%s  %s\n" % (dest_sha, os.path.basename(self.dest)))
-        with open(self.sidecar_path(), "w") as handle:
-            json.dump(disk.sidecar_record(source_sha, options, dest_info, dest_sha, source_stat), handle, indent=2,
-                      sort_keys=True)
-            handle.write("\n")
+        disk.write_sidecar(self.sidecar_path(), disk.sidecar_record(source_sha, options, dest_info, dest_sha,
+                                                                    source_stat))
         result["dest"] = dest_info
         result["seconds"] = round(time.time() - started, 1)
         if shrink is not None:

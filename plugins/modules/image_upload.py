@@ -157,7 +157,7 @@ import os
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
 from ansible_collections.coursevm.openstack.plugins.module_utils.disk import (
-    min_disk_gib, progress_paths, same_file, sha256_file, write_progress)
+    min_disk_gib, progress_collision, sha256_file, write_progress)
 
 SHA_PROPERTY = "coursevm_sha256"
 GONE = ("killed", "deleted", "pending_delete")
@@ -241,13 +241,13 @@ class ProgressReader:
 
 def refuse_progress_on_file(progress_file, filename):
     """The message refusing a progress_file that is (or through its .tmp reaches) the file to upload, or None."""
-    for path in progress_paths(progress_file):
-        if same_file(path, filename):
-            if path == progress_file:
-                return "progress_file is the file to upload itself (%s); give another path: it would be " \
-                       "overwritten and removed" % progress_file
-            return "progress_file %s would make the module write %s, which is the file to upload; give another " \
-                   "path" % (progress_file, path)
+    collision = progress_collision(progress_file, (filename,))
+    if collision:
+        if collision[0] == progress_file:
+            return "progress_file is the file to upload itself (%s); give another path: it would be " \
+                   "overwritten and removed" % progress_file
+        return "progress_file %s would make the module write %s, which is the file to upload; give another " \
+               "path" % (progress_file, collision[0])
     folder = os.path.dirname(os.path.abspath(progress_file))
     if not os.path.isdir(folder):
         return "progress_file %s: its folder %s does not exist" % (progress_file, folder)

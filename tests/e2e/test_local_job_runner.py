@@ -12,7 +12,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,11 @@ def runner_job(local_job, tmp_path_factory):
     import ansible_runner
 
     assert local_job.returncode == 0, local_job.stdout[-3000:] + local_job.stderr[-3000:]
-    status = subprocess.run(["/usr/bin/python3", str(ROOT / "tests" / "cloud" / "cloud.py"), "status", "--json"],
-                            capture_output=True, text=True, check=True)
-    site = next((ROOT / ".venv" / "lib").glob("python3.*/site-packages"))
-    envvars = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-               "ANSIBLE_COLLECTIONS_PATH": "%s:%s" % (ROOT / ".build" / "collections", site),
-               "OS_CLIENT_CONFIG_FILE": json.loads(status.stdout)["clouds_yaml"],
-               # runner starts ansible-playbook from PATH: the controller venv's, as AWX's execution environment has.
-               "PATH": "%s:%s" % (ROOT / ".venv" / "bin", os.environ["PATH"])}
+    # The day-two tools' settings, not their whole environment: runner is given only what the job needs.
+    env = day_two.ansible_env()
+    envvars = {key: env[key] for key in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "OS_CLIENT_CONFIG_FILE")}
+    # runner starts ansible-playbook from PATH: the controller venv's, as AWX's execution environment has.
+    envvars["PATH"] = "%s:%s" % (ROOT / ".venv" / "bin", os.environ["PATH"])
     private = tmp_path_factory.mktemp("runner")
     result = ansible_runner.run(private_data_dir=str(private), project_dir=str(ROOT / "playbooks"),
                                 playbook=str(ROOT / "playbooks" / "deploy.yml"),

@@ -448,6 +448,48 @@ def test_progress_is_one_line_renamed_into_place(tmp_path):
     assert disk.progress_paths(path) == (path, path + ".tmp")
 
 
+def test_progress_collision_names_the_progress_name_and_the_path_it_reaches(tmp_path):
+    output, other = tmp_path / "out.qcow2", tmp_path / "other"
+    output.write_bytes(b"disk")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(output)
+    os.link(str(output), str(tmp_path / "hard"))
+    paths = (str(other), str(output))
+    for alias in ("out.qcow2", "link", "hard", "sub/../out.qcow2"):
+        progress = str(tmp_path / alias)
+        assert disk.progress_collision(progress, paths) == (progress, str(output)), alias
+    # progress_file X writes X.tmp: a path X.tmp reaches collides too, and before it exists (by its name).
+    progress = str(tmp_path / "p")
+    assert disk.progress_collision(progress, (str(other), progress + ".tmp")) == (progress + ".tmp",
+                                                                                  progress + ".tmp")
+    assert disk.progress_collision(str(tmp_path / "p"), paths) is None
+    assert disk.progress_collision(progress, ()) is None
+
+
+@pytest.mark.parametrize("existing_mode", [None, 0o640])
+def test_write_sidecar_renames_sorted_json_into_place_keeping_the_mode(tmp_path, existing_mode):
+    path = tmp_path / "out.qcow2.json"
+    if existing_mode is not None:
+        path.write_text("old")
+        os.chmod(str(path), existing_mode)
+    umask = os.umask(0o022)
+    try:
+        disk.write_sidecar(str(path), {"sha256": "def", "format": "qcow2"})
+    finally:
+        os.umask(umask)
+    assert path.read_text() == '{\n  "format": "qcow2",\n  "sha256": "def"\n}\n'
+    assert os.stat(str(path)).st_mode & 0o777 == (0o644 if existing_mode is None else existing_mode)
+    assert sorted(os.listdir(str(tmp_path))) == ["out.qcow2.json"]
+
+
+def test_write_sidecar_that_fails_leaves_the_old_one_and_no_temporary(tmp_path):
+    path = tmp_path / "out.qcow2.json"
+    path.write_text("old")
+    with pytest.raises(TypeError):
+        disk.write_sidecar(str(path), {"unserialisable": object()})
+    assert path.read_text() == "old" and sorted(os.listdir(str(tmp_path))) == ["out.qcow2.json"]
+
+
 def test_last_partition_is_the_one_that_ends_last():
     table = {"partitions": [{"start": 2048, "size": 100}, {"start": 8192, "size": 50}, {"start": 4096, "size": 10}]}
     assert disk.last_partition(table) == {"start": 8192, "size": 50}
