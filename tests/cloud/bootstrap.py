@@ -2,7 +2,8 @@
 
     bootstrap.py identity  CLOUD_JSON   service users, catalog, the course project and its user
     bootstrap.py resources CLOUD_JSON   external network, flavors, the cirros-like and course-vm images
-    bootstrap.py ready     CLOUD_JSON   wait until nova-compute is up and its resources are in placement
+    bootstrap.py ready     CLOUD_JSON   wait until nova-compute is up and its resources are in placement, and
+                                        cinder's scheduler and volume service are up
 
 Every step looks before it creates, so a phase can be re-run.
 """
@@ -13,22 +14,31 @@ import time
 
 import openstack
 
-SERVICE_USERS = ["glance", "nova", "neutron", "placement"]
+SERVICE_USERS = ["glance", "nova", "neutron", "placement", "cinder"]
 CATALOG = [  # (service name, type, port, path)
     ("glance", "image", "glance", ""),
     ("placement", "placement", "placement", ""),
     ("nova", "compute", "nova", "/v2.1"),
     ("neutron", "network", "neutron", ""),
+    # No project id in the URL: Cinder takes it from the token (microversion 3.67 and later; Nova and the SDK
+    # both work with it).
+    ("cinder", "block-storage", "cinder", "/v3"),
 ]
 FLAVORS = [  # name, vcpus, ram MB, disk GB
     ("m1.tiny", 1, 512, 1),        # too small a disk for the course image
     ("m1.course", 2, 2048, 20),
     ("m1.huge", 64, 524288, 100),  # larger than the fake hypervisor (60 vCPU, 256 GiB): No valid host
+    # No root disk, as on clouds that back instances with Ceph volumes: Nova boots only from a volume on it
+    # (booting an image onto a 0 GB disk is for admins only).
+    ("m1.nodisk", 2, 2048, 0),
 ]
 
 # key_pairs: Nova's default (100, per user) is short of a cohort of 100 once any other keypair exists.
 COMPUTE_QUOTAS = {"instances": 120, "cores": 400, "ram": 1024 * 1024, "key_pairs": 130}  # ram in MB: 1 TiB
 NETWORK_QUOTAS = {"ports": 400, "floating_ips": 130}
+# Cinder: a boot volume and a data volume per student of a cohort of 100, plus the other tests (defaults: 10
+# volumes, 1000 GB). The file backend keeps volumes sparse, so gigabytes are only counted, not used.
+VOLUME_QUOTAS = {"volumes": 250, "gigabytes": 6000, "snapshots": 20}
 
 
 def log(msg):
@@ -97,6 +107,7 @@ def resources(cfg):
     course = conn.identity.find_project(cfg["course"]["project"], domain_id="default")
     conn.set_compute_quotas(course.id, **COMPUTE_QUOTAS)
     conn.network.update_quota(course.id, **NETWORK_QUOTAS)
+    conn.set_volume_quotas(course.id, **VOLUME_QUOTAS)
     for name, vcpus, ram, disk in FLAVORS:
         if conn.compute.find_flavor(name) is None:
             conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
@@ -125,14 +136,17 @@ def ready(cfg, timeout=120):
         rps = list(conn.placement.resource_providers()) if hypervisors else []
         inventory = rps and conn.placement.get(
             f"/resource_providers/{rps[0].id}/inventories").json().get("inventories", {}).get("VCPU")
-        if compute_up and hypervisors and inventory:
+        volume = compute_up and {s.binary: s.state for s in conn.block_storage.services()}
+        volume_up = bool(volume) and all(volume.get(b) == "up" for b in ("cinder-scheduler", "cinder-volume"))
+        if compute_up and hypervisors and inventory and volume_up:
             break
         if time.monotonic() > deadline:
             states = {b: s.state for b, s in services.items()}
             raise SystemExit(f"compute not ready after {timeout}s: services {states}, "
-                             f"hypervisors {len(hypervisors)}, resource providers {len(rps)}")
+                             f"hypervisors {len(hypervisors)}, resource providers {len(rps)}, volume services "
+                           f"{volume or 'not asked'}")
         time.sleep(0.5)
-    log("compute ready")
+    log("compute and volume services ready")
 
 
 def main():

@@ -38,7 +38,7 @@ BOOTSTRAP = HERE / "bootstrap.py"
 
 # Bump when a change to cloud.py or cloudlib/ changes what the bootstrapped state holds: the baseline is
 # rebuilt from scratch when its stamp (this, the configuration files, bootstrap.py, the venv) differs.
-STATE_VERSION = "1"
+STATE_VERSION = "2"
 
 APT_PACKAGES = ["mariadb-server", "mariadb-client", "mariadb-backup", "qemu-utils",
                 "python3-venv", "python3-dev", "build-essential"]
@@ -46,7 +46,7 @@ PYTHON = "/usr/bin/python3"     # Debian's 3.11: what these OpenStack releases a
 
 HOST = "127.0.0.1"
 DB_PORT = 13306                 # not 3306: never collide with a system MariaDB
-PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "neutron": 9696, "nova": 8774}
+PORTS = {"keystone": 5000, "glance": 9292, "placement": 8778, "neutron": 9696, "cinder": 8776, "nova": 8774}
 REGION = "RegionOne"
 NOVA_HOST = "coursevm-local"    # the fake hypervisor's host (and node) name
 
@@ -55,7 +55,7 @@ ADMIN_PASSWORD = "coursevm-admin"
 COURSE_PROJECT, COURSE_USER, COURSE_PASSWORD = "course", "course-admin", "coursevm-course"
 SERVICE_PASSWORD = "coursevm-service"
 DB_USER, DB_PASSWORD = "openstack", "coursevm-db"
-DATABASES = ["keystone", "glance", "placement", "neutron", "nova_api", "nova", "nova_cell0"]
+DATABASES = ["keystone", "glance", "placement", "neutron", "cinder", "nova_api", "nova", "nova_cell0"]
 
 # uwsgi module of each service (checked against the installed releases by `install`).
 WSGI_MODULES = {
@@ -63,6 +63,7 @@ WSGI_MODULES = {
     "glance": "glance.wsgi.api:application",
     "placement": "placement.wsgi.api:application",
     "neutron": "neutron.wsgi.api:application",
+    "cinder": "coursevm_cloud.cinder_allinone:application",
     "nova": "coursevm_cloud.nova_allinone:application",
 }
 CONFIG_DIR_ENV = {
@@ -72,11 +73,14 @@ CONFIG_DIR_ENV = {
     "neutron": {"OS_NEUTRON_CONFIG_DIR": str(ETC / "neutron"),
                 "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
                 "COURSEVM_MACHINES": str(MACHINES)},
+    # Cinder's own WSGI module reads only sys.argv; ours reads this. Threads, not eventlet, as for Nova.
+    "cinder": {"COURSEVM_CINDER_CONF": str(ETC / "cinder" / "cinder.conf"),
+               "OS_CINDER_DISABLE_EVENTLET_PATCHING": "1"},
     "nova": {"OS_NOVA_CONFIG_DIR": str(ETC / "nova"),
              "COURSEVM_CLOUD_SNAPSHOT_IMAGE": str(IMAGE_FILE),
              "COURSEVM_MACHINES": str(MACHINES)},
 }
-SERVICES = ["keystone", "glance", "placement", "neutron", "nova"]  # start order; stop is reversed
+SERVICES = ["keystone", "glance", "placement", "neutron", "cinder", "nova"]  # start order; stop is reversed
 START_TIMEOUT = 120
 STOP_TIMEOUT = 20
 

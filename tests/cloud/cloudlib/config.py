@@ -124,6 +124,44 @@ flat_networks = public
 [ml2_type_vxlan]
 vni_ranges = 1:1000
 """
+    venv_etc = common.VENV / "etc" / "cinder"
+    files[common.ETC / "cinder" / "cinder.conf"] = f"""
+[DEFAULT]
+host = {NOVA_HOST}
+my_ip = {HOST}
+state_path = {data}/cinder
+auth_strategy = keystone
+# API, scheduler and volume service share one process (coursevm_cloud.cinder_allinone).
+transport_url = fake://
+enabled_backends = files
+api_paste_config = {venv_etc}/api-paste.ini
+rootwrap_config = {venv_etc}/rootwrap.conf
+# Without it every list call logs an ERROR.
+resource_query_filters_file = {venv_etc}/resource_filters.json
+glance_api_servers = http://{HOST}:{PORTS['glance']}
+periodic_interval = 60
+report_interval = 10
+# The scheduler gets the volume service's capabilities at once (they share the process).
+scheduler_driver_init_wait_time = 1
+
+[database]
+connection = {db_url('cinder')}
+
+[oslo_concurrency]
+lock_path = {data}/cinder/lock
+
+[oslo_messaging_notifications]
+driver = noop
+
+[coordination]
+backend_url = file://{data}/cinder/coordination
+
+[files]
+volume_driver = coursevm_cloud.cinder_files.FileVolumeDriver
+volume_backend_name = coursevm-files
+coursevm_volumes_dir = {data}/cinder/volumes
+""" + authtoken("cinder") + auth_section("nova", "cinder") \
+        + auth_section("service_user", "cinder", "send_service_user_token = true\n")
     files[common.ETC / "nova" / "nova.conf"] = f"""
 [DEFAULT]
 host = {NOVA_HOST}
@@ -165,7 +203,8 @@ enabled = false
 valid_interfaces = public
 """ + authtoken("nova") + auth_section("placement", "placement", "valid_interfaces = public\n") \
         + auth_section("neutron", "neutron", "valid_interfaces = public\ndefault_floating_pool = public\n") \
-        + auth_section("service_user", "nova", "send_service_user_token = true\n")
+        + auth_section("service_user", "nova", "send_service_user_token = true\n")\
+        + auth_section("cinder", "nova", "os_region_name = RegionOne\ncatalog_info = block-storage:cinder:publicURL\n")
     return {path: text.lstrip("\n") for path, text in files.items()}
 
 

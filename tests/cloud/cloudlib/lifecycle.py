@@ -73,7 +73,7 @@ def cold_start(stamp):
     shutil.rmtree(common.BASELINE, ignore_errors=True)
     shutil.rmtree(common.DATA, ignore_errors=True)
     for d in ("glance/images", "glance/staging", "glance/tasks", "glance/lock", "nova/instances", "nova/lock",
-              "neutron/lock"):
+              "neutron/lock", "cinder/volumes", "cinder/lock", "cinder/coordination"):
         (common.DATA / d).mkdir(parents=True, exist_ok=True)
     init_datadir()
     start_mariadb()
@@ -98,7 +98,7 @@ def cold_start(stamp):
         log("keystone up; service users, catalog and the course project created")
 
     threads = [threading.Thread(target=chain, args=("keystone", keystone_up))]
-    threads += [threading.Thread(target=chain, args=(s,)) for s in ("nova", "neutron", "glance", "placement")]
+    threads += [threading.Thread(target=chain, args=(s,)) for s in ("nova", "neutron", "cinder", "glance", "placement")]
     for t in threads:
         t.start()
     for t in threads:
@@ -113,7 +113,7 @@ def cold_start(stamp):
 
 def launch_services(exclude=()):
     """Placement must answer before Nova starts: nova-compute reports its resources there at start."""
-    first = [s for s in ("keystone", "glance", "placement", "neutron") if s not in exclude]
+    first = [s for s in ("keystone", "glance", "placement", "neutron", "cinder") if s not in exclude]
     for name in first:
         start_service(name)
     wait_answering([s for s in first if s in ("keystone", "placement")])

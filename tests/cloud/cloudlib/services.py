@@ -100,6 +100,9 @@ def migrate(service):
     elif service == "neutron":
         run([bin_ / "neutron-db-manage", "--config-file", common.ETC / "neutron" / "neutron.conf",
              "--config-file", common.ETC / "neutron" / "ml2_conf.ini", "upgrade", "heads"], logfile=logfile, env=env)
+    elif service == "cinder":
+        run([bin_ / "cinder-manage", "--config-file", common.ETC / "cinder" / "cinder.conf", "db", "sync"],
+            logfile=logfile, env=env)
     elif service == "nova":
         run([venv_python(), "-m", "coursevm_cloud.nova_db", common.ETC / "nova" / "nova.conf",
              db_url("nova_cell0"), db_url("nova")], logfile=logfile, env=env)
