@@ -53,6 +53,24 @@ for _ctx in (cinder.privsep.sys_admin_pctxt, os_brick.privileged.default,
     _ctx.set_client_mode(False)
 os_brick.setup(CONF)
 
+# cinder.image.image_utils still hands image files to eventlet's tpool (tpool.Proxy, tpool.execute) even in
+# native-thread mode, where cinder.utils.tpool_wrap already does nothing. Two image-to-volume copies at once (a
+# cohort booting from volumes) then deadlock inside eventlet's hub. Threads need no proxy: call straight through.
+from cinder.image import image_utils  # noqa: E402
+
+
+class _NoTpool(object):
+    @staticmethod
+    def Proxy(obj, *unused_args, **unused_kwargs):  # noqa: N802  eventlet's name
+        return obj
+
+    @staticmethod
+    def execute(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+
+image_utils.tpool = _NoTpool
+
 coordination.COORDINATOR.start()
 rpc.init(CONF)
 application = wsgi.Loader(CONF).load_app(name="osapi_volume")
