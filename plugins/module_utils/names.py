@@ -13,7 +13,8 @@ Topologies:
   ``<course>-net``, ``<course>-subnet``, ``<course>-router``, ``<course>-sg``;
 - ``isolated``: the same four per student — ``<course>-<student>-net``, ...
 
-In both, a student's server and keypair are ``<course>-<student>``. A course id never holds ``-``, so the
+In both, a student's server and keypair are ``<course>-<student>``; a server booted from a volume has its boot
+volume ``<course>-<student>-boot``. A course id never holds ``-``, so the
 prefix ``<course>-`` alone tells a course's resources apart from any other course's.
 """
 
@@ -25,6 +26,8 @@ import re
 TOPOLOGIES = ("shared", "isolated")
 NETWORK_KINDS = ("network", "subnet", "router", "security_group")
 SUFFIXES = {"network": "net", "subnet": "subnet", "router": "router", "security_group": "sg"}
+# Cinder volumes: their own name space, so a student id ending in "-boot" cannot be mistaken for one.
+VOLUME_SUFFIXES = {"boot_volume": "boot"}
 
 COURSE_ID_PATTERN = r"[a-z0-9][a-z0-9_]{0,19}"
 STUDENT_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,30}"
@@ -115,6 +118,8 @@ def resource_names(course, student=None, topology="shared"):
     names = network_names(course, student if topology == "isolated" else None)
     # The server, its keypair and its port (made before the server, so Nova keeps it) share one name.
     names["server"] = names["keypair"] = names["port"] = server_name(course, student)
+    for kind, suffix in VOLUME_SUFFIXES.items():
+        names[kind] = "%s-%s" % (names["server"], suffix)
     return names
 
 
@@ -123,7 +128,7 @@ def classify(course, name, kind):
 
     Returns ``("course", None)`` for the shared course network's resources, ``("student", <id>)`` for a
     student's server/keypair or isolated network resource, and None for anything else (other courses,
-    foreign names). ``kind`` is "server", "keypair", "port" or one of NETWORK_KINDS.
+    foreign names). ``kind`` is "server", "keypair", "port", "boot_volume" or one of NETWORK_KINDS.
     """
     prefix = check_course(course) + "-"
     if not isinstance(name, str) or not name.startswith(prefix):
@@ -131,6 +136,10 @@ def classify(course, name, kind):
     rest = name[len(prefix):]
     if kind in ("server", "keypair", "port"):
         return ("student", rest) if STUDENT_ID_RE.match(rest) else None
+    if kind in VOLUME_SUFFIXES:
+        suffix = "-" + VOLUME_SUFFIXES[kind]
+        student = rest[:-len(suffix)] if rest.endswith(suffix) else None
+        return ("student", student) if student and STUDENT_ID_RE.match(student) else None
     if kind not in SUFFIXES:
         raise BadName("unknown resource kind %r" % kind)
     suffix = SUFFIXES[kind]

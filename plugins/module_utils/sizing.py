@@ -34,19 +34,33 @@ def image_disk_need_gb(image):
     return need
 
 
-def flavor_fits(flavor, image):
+def volume_fits(volume_gb, image):
+    """Plain reasons why a boot volume of ``volume_gb`` GB cannot hold ``image`` (dict); [] if it can."""
+    reasons = []
+    min_disk = int(image.get("min_disk") or 0)
+    if volume_gb < min_disk:
+        reasons.append("a %d GB boot volume is smaller than the image's min_disk (%d GB)" % (volume_gb, min_disk))
+    virtual = gib_ceil(image.get("virtual_size"))
+    if virtual is not None and volume_gb < virtual:
+        reasons.append("a %d GB boot volume could not hold the image's virtual size of %d GB (%d bytes)"
+                       % (volume_gb, virtual, int(image["virtual_size"])))
+    return reasons
+
+
+def flavor_fits(flavor, image, boot_from_volume=False):
     """A list of plain reasons why ``flavor`` (dict: name, disk GB, ram MB) cannot boot ``image``; [] if it can.
 
     A flavor with disk 0 means "root disk the size of the image"; Nova lets only volume-backed servers (or
-    admins) use it, and the course roles boot from the image, so it is reported as not fitting.
+    admins) use it, so without ``boot_from_volume`` it is reported as not fitting. With ``boot_from_volume``
+    the root disk is the volume (volume_fits), and only the flavor's RAM counts.
     """
     reasons = []
     disk = int(flavor.get("disk") or 0)
     name = flavor.get("name")
-    if disk == 0:
+    if disk == 0 and not boot_from_volume:
         reasons.append("flavor %s has a 0 GB root disk, which Nova allows only for servers booted from a volume"
                        % name)
-    else:
+    elif not boot_from_volume:
         min_disk = int(image.get("min_disk") or 0)
         if disk < min_disk:
             reasons.append("flavor %s has a %d GB disk but the image requires at least %d GB (its min_disk)"
@@ -67,7 +81,7 @@ def flavor_fits(flavor, image):
     return reasons
 
 
-def flavors_that_fit(flavors, image, max_vcpus=None, max_ram=None, max_disk=None):
+def flavors_that_fit(flavors, image, max_vcpus=None, max_ram=None, max_disk=None, boot_from_volume=False):
     """Names of the flavors that can boot ``image``, smallest first (by RAM, disk, vCPUs, name).
 
     The optional ``max_*`` bounds keep only flavors no bigger than a limit (e.g. the one that did not fit
@@ -75,7 +89,7 @@ def flavors_that_fit(flavors, image, max_vcpus=None, max_ram=None, max_disk=None
     """
     fitting = []
     for flavor in flavors:
-        if flavor_fits(flavor, image):
+        if flavor_fits(flavor, image, boot_from_volume):
             continue
         if max_vcpus is not None and int(flavor.get("vcpus") or 0) > max_vcpus:
             continue

@@ -29,6 +29,10 @@ description:
     fixed completes the cohort.
   - With O(state=absent) the students' floating IPs, servers, ports and keypairs are removed, side by side,
     and the removal is checked. Without O(students), every student of O(course) found by name is removed.
+  - With O(boot_from_volume), each server boots from a Cinder volume made from the image,
+    C(<course>-<student>-boot), instead of the flavor's root disk: needed on clouds whose flavors have a 0 GB
+    disk. Removing a student removes the boot volume too, unless O(terminate_volume=false) keeps it; the
+    volumes kept are counted in C(kept_volumes).
   - The course network and security group are not made here (role C(cloud_network) makes them); the module
     refuses to start when they are missing. Resource names come from the collection's one naming scheme
     (filter P(coursevm.openstack.resource_names#filter)).
@@ -81,6 +85,33 @@ options:
     description: How many students are worked on at once (threads in this one process).
     type: int
     default: 10
+  boot_from_volume:
+    description:
+      - Boot every server from a volume made from O(image) (Nova makes it, of O(volume_size) and O(volume_type))
+        instead of the flavor's root disk. Needed on flavors with a 0 GB disk, which Nova refuses to boot an
+        image onto (for anyone but an admin); the module refuses such a flavor without it, before anything
+        is made.
+    type: bool
+    default: false
+    version_added: 0.4.0
+  volume_size:
+    description:
+      - Size in GB of each boot volume, with O(boot_from_volume). Default the smallest that holds the image
+        (its C(min_disk), virtual size and stored size); a smaller size is refused.
+    type: int
+    version_added: 0.4.0
+  volume_type:
+    description: The Cinder volume type of the boot volumes, with O(boot_from_volume); default the cloud's.
+    type: str
+    version_added: 0.4.0
+  terminate_volume:
+    description:
+      - Whether a student's boot volume is deleted with their server (O(state=absent), a server replaced after
+        an C(ERROR)). C(false) keeps it (C(available), named C(<course>-<student>-boot)), for example to look
+        at a broken VM's disk; it then counts against the volume quota until someone deletes it.
+    type: bool
+    default: true
+    version_added: 0.4.0
   remove_failed:
     description: Remove the resources of a student whose server failed (the failed server, its port,
       floating IP and keypair), so nothing half-made is left.
@@ -162,6 +193,9 @@ students:
     error:
       description: Why this student failed (kind, explanation, next_step), or null.
       type: dict
+    boot_volume:
+      description: The ID of the server's boot volume with O(boot_from_volume), else null.
+      type: str
   sample:
     ab12:
       server: tm351-ab12
@@ -181,6 +215,11 @@ public_addresses:
   description: How many floating IPs the students of the run hold.
   returned: always
   type: int
+kept_volumes:
+  description: With O(state=absent), how many boot volumes of the removed students are left (by
+    O(terminate_volume=false), now or when their server was made).
+  returned: always
+  type: int
 """
 
 import base64
@@ -191,6 +230,7 @@ from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import (
     CourseVMCloudModule, WaitTimeout, wait_until, what_went_wrong)
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud_init import authorized_keys, user_data
 from ansible_collections.coursevm.openstack.plugins.module_utils.faults import explain_server_fault
+from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import image_disk_need_gb, volume_fits
 from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
     BadName, check_student, classify, cohort_problems, resource_names, student_problems)
 from ansible_collections.coursevm.openstack.plugins.module_utils.ssh_keys import ssh_public_key_problem
@@ -239,6 +279,16 @@ def key_problems(students, admin_keys, state):
     return problems
 
 
+def volume_option_problems(params):
+    """Problems with the boot-volume options alone (pure)."""
+    problems = []
+    if not params["boot_from_volume"] and (params["volume_size"] is not None or params["volume_type"]):
+        problems.append("volume_size and volume_type are for boot volumes: set boot_from_volume: true too")
+    if params["volume_size"] is not None and params["volume_size"] < 1:
+        problems.append("volume_size must be at least 1 (GB); got %d" % params["volume_size"])
+    return problems
+
+
 def plan_student(sid, names, found):
     """What to do for one student (pure): the list of actions, given what exists (``found``: a dict with
     keypair, port, server (status), floating_ip (or None each))."""
@@ -275,6 +325,10 @@ class CohortModule(CourseVMCloudModule):
         metadata=dict(type="dict", default={}),
         concurrency=dict(type="int", default=10),
         remove_failed=dict(type="bool", default=True),
+        boot_from_volume=dict(type="bool", default=False),
+        volume_size=dict(type="int"),
+        volume_type=dict(type="str"),
+        terminate_volume=dict(type="bool", default=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module_kwargs = dict(
@@ -282,13 +336,16 @@ class CohortModule(CourseVMCloudModule):
         required_if=[("state", "present", ("image", "flavor", "students"))],
     )
 
+    volume_gb = None  # the boot volumes' size, once the image is known (lookups)
+
     # ---- entry
 
     def run(self):
         p = self.params
         students = p["students"] or []
         problems = (cohort_problems(p["course"], students, p["concurrency"])
-                    + key_problems(students, p["admin_public_keys"], p["state"]))
+                    + key_problems(students, p["admin_public_keys"], p["state"])
+                    + volume_option_problems(p))
         if problems:
             self.fail_json(msg="Nothing was changed: %s." % "; ".join(problems), problems=problems)
         self.widen_connection_pool(p["concurrency"])
@@ -382,6 +439,20 @@ class CohortModule(CourseVMCloudModule):
             if flavor is None:
                 problems.append("flavor %s was not found" % name)
             flavors[name] = flavor
+        if image is not None and p["boot_from_volume"]:
+            self.volume_gb = p["volume_size"] or max(1, image_disk_need_gb(image.to_dict(computed=False)))
+            reasons = volume_fits(self.volume_gb, image.to_dict(computed=False))
+            if reasons:
+                problems.append("the boot volume is too small for image %s: %s; set volume_size to at least %d "
+                                "or leave it unset" % (p["image"], "; ".join(reasons),
+                                                       image_disk_need_gb(image.to_dict(computed=False))))
+        if p["boot_from_volume"] and p["volume_type"] and self.conn.block_storage.find_type(
+                p["volume_type"], ignore_missing=True) is None:
+            problems.append("volume type %s was not found" % p["volume_type"])
+        if not p["boot_from_volume"]:
+            problems.extend("flavor %s has a 0 GB root disk, which Nova allows only for servers booted from a "
+                            "volume: set boot_from_volume: true" % name
+                            for name, flavor in sorted(flavors.items()) if flavor is not None and not flavor.disk)
         external = self.conn.network.find_network(p["external_network"], ignore_missing=True)
         if external is None or not external.is_router_external:
             problems.append("external network %s was not found or is not external" % p["external_network"])
@@ -422,7 +493,8 @@ class CohortModule(CourseVMCloudModule):
                             "status": have["server"].status if have["server"] else "ABSENT",
                             "fixed_ip": self.fixed_ip(have["port"]),
                             "floating_ip": have["floating_ip"].floating_ip_address if have["floating_ip"] else None,
-                            "actions": actions, "changed": bool(actions), "error": None}
+                            "actions": actions, "changed": bool(actions), "error": None,
+                            "boot_volume": self.boot_volume_of(have["server"])}
             diff_before[sid] = state_of(have)
             diff_after[sid] = dict((k, "present") for k in ("keypair", "port", "server", "floating_ip"))
             status = str(have["server"].status).upper() if have["server"] else None
@@ -443,6 +515,9 @@ class CohortModule(CourseVMCloudModule):
                                                          placement, results[w[0]["id"]]), work)
         waiting = [w for w, ok in zip(work, started) if ok]
         self.wait_active(waiting, results)
+        if p["boot_from_volume"]:
+            self.pool(lambda w: self.name_boot_volume(w[0]["id"], w[1], results[w[0]["id"]]),
+                      [w for w in waiting if results[w[0]["id"]]["status"] == "ACTIVE"])
         failed = [w for w in waiting if results[w[0]["id"]]["status"] == "ERROR"]
         if failed:
             self.pool(lambda w: self.explain_and_remove(w[0], w[1], results[w[0]["id"]], image), failed)
@@ -487,9 +562,9 @@ class CohortModule(CourseVMCloudModule):
                 metadata = dict(self.params["metadata"], coursevm_course=self.params["course"],
                                 coursevm_student=sid)
                 server = compute.create_server(
-                    name=names["server"], image_id=image.id, flavor_id=flavor.id, key_name=names["keypair"],
+                    name=names["server"], flavor_id=flavor.id, key_name=names["keypair"],
                     networks=[{"port": port.id}], metadata=metadata,
-                    user_data=self.encode(user_data(self.params["course"], sid, keys)))
+                    user_data=self.encode(user_data(self.params["course"], sid, keys)), **self.boot_source(image))
                 made.append("server")
             result["server_id"] = server.id
             result["status"] = server.status or "BUILD"
@@ -506,6 +581,45 @@ class CohortModule(CourseVMCloudModule):
                 what_went_wrong(exc), ("after making the " + ", ".join(made)) if made else "before making anything"),
                 "next_step": "Run again once the cloud answers; what was made is reused."}
             return False
+
+    def boot_source(self, image):
+        """create_server's arguments that say what the server boots from: the image onto the flavor's disk, or a
+        volume Nova makes from the image (block device mapping v2)."""
+        p = self.params
+        if not p["boot_from_volume"]:
+            return {"image_id": image.id}
+        mapping = {"boot_index": 0, "uuid": image.id, "source_type": "image", "destination_type": "volume",
+                   "volume_size": self.volume_gb, "delete_on_termination": p["terminate_volume"]}
+        if p["volume_type"]:
+            mapping["volume_type"] = p["volume_type"]
+        return {"block_device_mapping": [mapping]}
+
+    @staticmethod
+    def boot_volume_of(server):
+        """The ID of a server's boot volume (the first attached: Nova attaches it first), or None."""
+        volumes = (getattr(server, "attached_volumes", None) or []) if server is not None else []
+        return volumes[0].get("id") if volumes and isinstance(volumes[0], dict) else None
+
+    def name_boot_volume(self, sid, names, result):
+        """Nova leaves the volume it made unnamed: give it the student's name so that it can be found (and kept or
+        removed) later."""
+        try:
+            server = self.conn.compute.get_server(result["server_id"])
+            volume_id = self.boot_volume_of(server)
+            if volume_id is None:
+                return
+            result["boot_volume"] = volume_id
+            volume = self.conn.block_storage.get_volume(volume_id)
+            if volume.name != names["boot_volume"]:
+                self.conn.block_storage.update_volume(volume_id, name=names["boot_volume"])
+                self.conn.block_storage.set_volume_metadata(
+                    volume_id, coursevm_course=self.params["course"], coursevm_student=sid)
+        except Exception as exc:
+            if not self._is_cloud_error(exc):
+                raise
+            self.warn("The boot volume of %s could not be named %s (%s); the VM works, but teardown with "
+                      "terminate_volume=false will not find it by name." % (names["server"], names["boot_volume"],
+                                                                            what_went_wrong(exc)))
 
     @staticmethod
     def encode(text):
@@ -595,7 +709,8 @@ class CohortModule(CourseVMCloudModule):
     def absent(self, student_ids):
         found = self.survey()
         if not student_ids:
-            student_ids = sorted(found)
+            # The whole course: also the students of whom only a kept boot volume is left.
+            student_ids = sorted(set(found) | set(self.boot_volumes()))
         results, diff_before, diff_after = {}, {}, {}
         work = []
         for sid in student_ids:
@@ -604,7 +719,8 @@ class CohortModule(CourseVMCloudModule):
             actions = ["remove %d %s" % (len(have.get(kind + "s", [])), kind.replace("_", " "))
                        for kind in ("floating_ip", "server", "port", "keypair") if have.get(kind + "s")]
             results[sid] = {"server": names["server"], "server_id": None, "status": "ABSENT", "fixed_ip": None,
-                            "floating_ip": None, "actions": actions, "changed": bool(actions), "error": None}
+                            "floating_ip": None, "actions": actions, "changed": bool(actions), "error": None,
+                            "boot_volume": None}
             diff_before[sid] = state_of(self.pick(have))
             diff_after[sid] = dict((k, "absent") for k in ("keypair", "port", "server", "floating_ip"))
             if actions:
@@ -625,7 +741,49 @@ class CohortModule(CourseVMCloudModule):
             # Ports and keypairs go once their servers are gone (a port in use by a server cannot go first).
             self.pool(lambda item: self.remove_rest(item[0], item[1], results[item[0]]),
                       [w for w in work if results[w[0]]["error"] is None])
-        return self.finish(results, [{"id": sid} for sid in student_ids], diff_before, diff_after)
+        kept = self.boot_volumes_left(student_ids, results)
+        return self.finish(results, [{"id": sid} for sid in student_ids], diff_before, diff_after, kept)
+
+    def boot_volumes(self):
+        """{student id: [boot volumes named for them]} of the course; {} on a cloud without Cinder."""
+        if not self.conn.has_service("block-storage"):
+            return {}
+        found = {}
+        for volume in self.conn.block_storage.volumes(details=True):
+            owner = classify(self.params["course"], volume.name, "boot_volume")
+            if owner:
+                found.setdefault(owner[1], []).append(volume)
+        return found
+
+    def boot_volumes_left(self, student_ids, results):
+        """After the servers are gone: the students' boot volumes still there are deleted (terminate_volume, the
+        default; Nova already deleted those made so) or counted as kept. A cloud without Cinder has none."""
+        volumes = self.boot_volumes()
+        left = [(sid, volume) for sid in student_ids for volume in volumes.get(sid, [])
+                if str(volume.status).lower() != "deleting"]
+        if not self.params["terminate_volume"]:
+            return len(left)
+        if self.check_mode:
+            for sid, volume in left:
+                results[sid]["actions"].append("remove boot volume")
+                results[sid]["changed"] = True
+            return 0
+
+        def remove(item):
+            sid, volume = item
+            try:
+                self.conn.block_storage.delete_volume(volume.id, ignore_missing=True)
+                results[sid]["actions"].append("remove boot volume")
+                results[sid]["changed"] = True
+            except Exception as exc:
+                if not self._is_cloud_error(exc):
+                    raise
+                results[sid]["error"] = {"kind": "cloud", "explanation": "the boot volume %s could not be deleted: "
+                                         "%s" % (volume.name, what_went_wrong(exc)),
+                                         "next_step": "Run again; if it stays, delete it (openstack volume delete "
+                                                      "%s)." % volume.id}
+        self.pool(remove, [item for item in left if str(item[1].status).lower() in ("available", "error")])
+        return sum(1 for sid, volume in left if str(volume.status).lower() not in ("available", "error"))
 
     def remove_student(self, sid, have, wait=True):
         """Floating IPs, then servers (waited for when ``wait``), then ports and keypair, of one student.
@@ -680,11 +838,12 @@ class CohortModule(CourseVMCloudModule):
 
     # ---- the answer
 
-    def finish(self, results, students, before, after):
+    def finish(self, results, students, before, after, kept_volumes=0):
         failed = [s["id"] for s in students if results[s["id"]]["error"] is not None]
         changed = any(r["changed"] for r in results.values())
         answer = dict(changed=changed, students=results, failed_students=failed,
-                      public_addresses=sum(1 for r in results.values() if r["floating_ip"]))
+                      public_addresses=sum(1 for r in results.values() if r["floating_ip"]),
+                      kept_volumes=kept_volumes)
         if self.ansible._diff:
             answer["diff"] = {"before": before, "after": after}
         if failed:

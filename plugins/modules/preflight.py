@@ -17,7 +17,11 @@ description:
     problem at once in one message, before any resource is created.
   - The image exists and is active.
   - The flavor exists; its root disk is at least the image's C(min_disk) and at least its virtual size
-    (rounded up to whole GB); its RAM is at least the image's C(min_ram).
+    (rounded up to whole GB); its RAM is at least the image's C(min_ram). A flavor with a 0 GB root disk (clouds
+    that back servers with volumes) is refused unless O(boot_from_volume) is on, and the refusal says so.
+  - With O(boot_from_volume), the boot volume (O(volume_size), by default the image's size) must hold the
+    image's C(min_disk) and virtual size, O(volume_type) must exist, and the project's volume quotas
+    (C(volumes) and C(gigabytes)) must leave room for a volume per student.
   - The external network exists and is external (C(router:external)).
   - The project's compute and network quotas, minus what is already in use, leave room for
     O(count) students. Each student takes one server of O(flavor), a key pair, a port and a floating IP. In
@@ -74,6 +78,23 @@ options:
       - The ids of the cohort's students (with O(course)); those whose server exists are not counted.
     type: list
     elements: str
+  boot_from_volume:
+    description:
+      - Whether the servers boot from a Cinder volume made from the image (as M(coursevm.openstack.cohort)
+        does with the same option) instead of the flavor's root disk. Needed on flavors with a 0 GB disk.
+    type: bool
+    default: false
+    version_added: 0.4.0
+  volume_size:
+    description:
+      - Size in GB of each boot volume, with O(boot_from_volume). Default the smallest that holds the image
+        (its C(min_disk), virtual size and stored size).
+    type: int
+    version_added: 0.4.0
+  volume_type:
+    description: The Cinder volume type of the boot volumes, with O(boot_from_volume); default the cloud's.
+    type: str
+    version_added: 0.4.0
 attributes:
   check_mode:
     support: full
@@ -133,6 +154,10 @@ facts:
       type: list
       elements: str
       returned: always
+    boot_volume:
+      description: The boot volume each student gets (size GB, type), or null without O(boot_from_volume).
+      type: dict
+      returned: always
     cohort_needs:
       description: Resources the whole cohort needs, by quota name.
       type: dict
@@ -171,7 +196,7 @@ from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import Co
 from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
     BadName, check_course, classify, network_names)
 from ansible_collections.coursevm.openstack.plugins.module_utils.sizing import (
-    describe_flavor, flavor_fits, flavors_that_fit, quota_shortfalls)
+    describe_flavor, flavor_fits, flavors_that_fit, image_disk_need_gb, quota_shortfalls, volume_fits)
 
 # Neutron gives every new security group two egress rules (IPv4 and IPv6); a project's first network
 # call also creates its "default" group with four rules.
@@ -179,6 +204,7 @@ DEFAULT_EGRESS_RULES = 2
 DEFAULT_GROUP_RULES = 4
 
 COMPUTE_QUOTAS = ("instances", "cores", "ram", "key_pairs")
+VOLUME_QUOTAS = ("volumes", "gigabytes")
 NETWORK_QUOTAS = ("networks", "subnets", "routers", "security_groups", "security_group_rules", "ports",
                   "floating_ips")
 
@@ -186,16 +212,20 @@ QUOTA_WORDS = {
     "instances": "servers", "cores": "vCPUs", "ram": "MB of RAM", "key_pairs": "key pairs",
     "networks": "networks", "subnets": "subnets", "routers": "routers", "security_groups": "security groups",
     "security_group_rules": "security group rules", "ports": "ports", "floating_ips": "floating IPs",
+    "volumes": "volumes", "gigabytes": "GB of volumes",
 }
 
 
-def per_environment_needs(flavor, security_group_rules, topology="isolated"):
+def per_environment_needs(flavor, security_group_rules, topology="isolated", volume_gb=None):
     """What one student takes from each quota (``flavor`` a dict, or None when unknown).
 
     isolated: the student's own network, subnet, router, security group, and three ports (server, router
-    interface, DHCP). shared: only the server's port; the network is the course's (course_needs).
+    interface, DHCP). shared: only the server's port; the network is the course's (course_needs). A server
+    booted from a volume (``volume_gb``) takes a volume of that size.
     """
     needs = {"instances": 1, "key_pairs": 1, "ports": 1, "floating_ips": 1}
+    if volume_gb:
+        needs.update(volumes=1, gigabytes=volume_gb)
     if topology == "isolated":
         needs.update(course_needs(security_group_rules))
         needs["ports"] += 1
@@ -213,10 +243,11 @@ def course_needs(security_group_rules):
 
 
 def cohort_needs(flavor, count, security_group_rules, default_group_exists=True, topology="isolated",
-                 course_network_exists=False):
+                 course_network_exists=False, volume_gb=None):
     """What ``count`` students take, plus the course network (shared, when it is still to come) and the
     project's default security group (when it is still to come)."""
-    needs = dict((k, v * count) for k, v in per_environment_needs(flavor, security_group_rules, topology).items())
+    needs = dict((k, v * count) for k, v in per_environment_needs(flavor, security_group_rules, topology,
+                                                                  volume_gb).items())
     if topology == "shared" and not course_network_exists:
         for k, v in course_needs(security_group_rules).items():
             needs[k] = needs.get(k, 0) + v
@@ -234,13 +265,14 @@ def public_addresses(count, topology, course_network_exists=False):
     return 2 * count
 
 
-def environments_that_fit(flavor, security_group_rules, quotas, topology="isolated", course_network_exists=True):
+def environments_that_fit(flavor, security_group_rules, quotas, topology="isolated", course_network_exists=True,
+                          volume_gb=None):
     """How many students the free quota holds (None when nothing limits it or nothing is known)."""
     fixed = {}
     if topology == "shared" and not course_network_exists:
         fixed = course_needs(security_group_rules)
     fits = None
-    for resource, need in per_environment_needs(flavor, security_group_rules, topology).items():
+    for resource, need in per_environment_needs(flavor, security_group_rules, topology, volume_gb).items():
         quota = quotas.get(resource)
         if not quota or need <= 0 or quota.get("limit") is None or int(quota["limit"]) < 0:
             continue
@@ -263,19 +295,33 @@ def quota_problems(needs, quotas, count):
     return problems
 
 
-def size_problems(image, flavor, all_flavors):
+def size_problems(image, flavor, all_flavors, boot_from_volume=False):
     """Why ``flavor`` cannot boot ``image`` (dicts), with the flavors that would; [] when it fits."""
-    reasons = flavor_fits(flavor, image)
+    reasons = flavor_fits(flavor, image, boot_from_volume)
     if not reasons:
         return []
-    fitting = flavors_that_fit(all_flavors, image)
+    fitting = flavors_that_fit(all_flavors, image, boot_from_volume=boot_from_volume)
     if fitting:
         step = "Use a flavor that fits: %s." % ", ".join(fitting)
     else:
         step = ("No flavor of this cloud fits; ask the cloud admins for a larger flavor, or make the image "
                 "smaller (a lower min_disk and virtual size).")
+    if int(flavor.get("disk") or 0) == 0 and not boot_from_volume:
+        # The usual case on clouds that back servers with Ceph: every flavor has a 0 GB disk.
+        step = ("Boot from a volume on it (boot_from_volume: true; cohort_boot_from_volume: true in the "
+                "playbooks)%s." % (", or use a flavor that fits: %s" % ", ".join(fitting) if fitting else ""))
     return ["Flavor %s is too small for image %s: %s. %s"
             % (flavor.get("name"), image.get("name"), "; ".join(reasons), step)]
+
+
+def volume_problems(image, volume_gb):
+    """Why a boot volume of ``volume_gb`` GB cannot hold ``image``, with the size that would; [] when it fits."""
+    reasons = volume_fits(volume_gb, image)
+    if not reasons:
+        return []
+    return ["The boot volume is too small for image %s: %s. Set volume_size to at least %d GB, or leave it unset "
+            "(the default is the image's size)." % (image.get("name"), "; ".join(reasons),
+                                                  image_disk_need_gb(image))]
 
 
 def summary(problems):
@@ -315,6 +361,9 @@ class PreflightModule(CourseVMCloudModule):
         topology=dict(type="str", choices=["shared", "isolated"], default="shared"),
         course=dict(type="str"),
         students=dict(type="list", elements="str"),
+        boot_from_volume=dict(type="bool", default=False),
+        volume_size=dict(type="int"),
+        volume_type=dict(type="str"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -325,6 +374,11 @@ class PreflightModule(CourseVMCloudModule):
             self.fail_json(msg="count must be at least 1 (the number of student environments); got %d" % count)
         if rules < 0:
             self.fail_json(msg="security_group_rules must be 0 or more; got %d" % rules)
+        bfv, volume_size = self.params["boot_from_volume"], self.params["volume_size"]
+        if not bfv and (volume_size is not None or self.params["volume_type"]):
+            self.fail_json(msg="volume_size and volume_type are for boot volumes: set boot_from_volume: true too")
+        if volume_size is not None and volume_size < 1:
+            self.fail_json(msg="volume_size must be at least 1 (GB); got %d" % volume_size)
         topology = self.params["topology"]
         if self.params["course"] is not None:
             try:
@@ -337,7 +391,8 @@ class PreflightModule(CourseVMCloudModule):
         problems = []
         facts = {"image": None, "flavor": None, "external_network": None, "flavors_that_fit": [],
                  "cohort_needs": {}, "quotas": {}, "environments_that_fit": None, "missing_students": None,
-                 "course_network_exists": False, "public_addresses": None, "free_public_addresses": None}
+                 "course_network_exists": False, "public_addresses": None, "free_public_addresses": None,
+                 "boot_volume": None}
         course_network_exists = False
         if self.params["course"] is not None:
             course_network_exists, missing = self.look_at_course(problems)
@@ -349,16 +404,23 @@ class PreflightModule(CourseVMCloudModule):
         image = self.find_image(problems)
         all_flavors = [flavor_facts(f) for f in self.conn.compute.flavors()]
         flavor = self.find_flavor(all_flavors, problems)
+        volume_gb = None
         if image:
             facts["image"] = image
-            facts["flavors_that_fit"] = flavors_that_fit(all_flavors, image)
+            facts["flavors_that_fit"] = flavors_that_fit(all_flavors, image, boot_from_volume=bfv)
+            if bfv:
+                volume_gb = volume_size or max(1, image_disk_need_gb(image))
+                facts["boot_volume"] = {"size": volume_gb, "type": self.params["volume_type"]}
+                problems.extend(volume_problems(image, volume_gb))
+        if bfv and self.params["volume_type"]:
+            self.find_volume_type(problems)
             if str(image.get("status")).lower() != "active":
                 problems.append("Image %s is %s, not active, so no server can boot from it. Wait for its upload "
                                 "to finish, or upload it again." % (image["name"], image.get("status")))
         if flavor:
             facts["flavor"] = flavor
         if image and flavor:
-            problems.extend(size_problems(image, flavor, all_flavors))
+            problems.extend(size_problems(image, flavor, all_flavors, bfv))
         facts["external_network"] = self.find_external_network(problems)
         addresses = public_addresses(count, topology, course_network_exists)
         facts["public_addresses"] = addresses
@@ -376,13 +438,13 @@ class PreflightModule(CourseVMCloudModule):
                                      if topology == "isolated" else ""))
 
         if self.params["check_quotas"] and count > 0:
-            quotas, default_group = self.read_quotas()
-            needs = cohort_needs(flavor, count, rules, default_group, topology, course_network_exists)
+            quotas, default_group = self.read_quotas(volumes=bfv)
+            needs = cohort_needs(flavor, count, rules, default_group, topology, course_network_exists, volume_gb)
             facts["cohort_needs"] = needs
             facts["quotas"] = quotas
             if flavor:
                 facts["environments_that_fit"] = environments_that_fit(flavor, rules, quotas, topology,
-                                                                       course_network_exists)
+                                                                       course_network_exists, volume_gb)
             problems.extend(quota_problems(needs, quotas, count))
 
         if problems:
@@ -427,6 +489,19 @@ class PreflightModule(CourseVMCloudModule):
                                            sorted(all_flavors, key=lambda f: (f["ram"], f["disk"])))
                            or "none"))
         return None
+
+    def find_volume_type(self, problems):
+        name = self.params["volume_type"]
+        try:
+            found = self.conn.block_storage.find_type(name, ignore_missing=True)
+        except self.sdk.exceptions.SDKException as exc:
+            problems.append("The volume types could not be read (%s), so volume_type %s could not be checked. "
+                            "Does this cloud have a block-storage (Cinder) service?" % (what_went_wrong(exc), name))
+            return
+        if found is None:
+            types = sorted(t.name for t in self.conn.block_storage.types() if t.name)
+            problems.append("Volume type %s was not found. Volume types of this cloud: %s. Set volume_type to one "
+                            "of them, or leave it unset for the cloud's default." % (name, some(types)))
 
     def find_external_network(self, problems):
         name = self.params["external_network"]
@@ -487,8 +562,9 @@ class PreflightModule(CourseVMCloudModule):
                 used += int(subnet.get("used_ips") or 0)
         return max(0, total - used) if total else None
 
-    def read_quotas(self):
-        """Quotas as {resource: {limit, used, reserved}}; a warning (not a failure) for what cannot be read."""
+    def read_quotas(self, volumes=False):
+        """Quotas as {resource: {limit, used, reserved}}; a warning (not a failure) for what cannot be read.
+        Volume quotas only with ``volumes``: a cloud without Cinder has none to read."""
         project = self.conn.current_project_id
         quotas = {}
         try:
@@ -514,6 +590,17 @@ class PreflightModule(CourseVMCloudModule):
         except self.sdk.exceptions.SDKException as exc:
             self.warn("Could not read the project's network quotas, so they were not checked: %s"
                       % what_went_wrong(exc))
+        if volumes:
+            try:
+                vq = self.conn.block_storage.get_quota_set(project, usage=True)
+                usage = vq.usage or {}
+                reservation = vq.reservation or {}
+                for resource in VOLUME_QUOTAS:
+                    quotas[resource] = {"limit": getattr(vq, resource, None), "used": usage.get(resource, 0),
+                                        "reserved": reservation.get(resource, 0)}
+            except self.sdk.exceptions.SDKException as exc:
+                self.warn("Could not read the project's volume quotas, so they were not checked: %s"
+                          % what_went_wrong(exc))
         return quotas, default_group
 
 

@@ -8,7 +8,7 @@ from ansible_collections.coursevm.openstack.plugins.module_utils import names
 def test_shared_student_uses_the_course_network_and_has_its_own_server_keypair_and_port():
     assert names.resource_names("tm351", "ab12") == {
         "network": "tm351-net", "subnet": "tm351-subnet", "router": "tm351-router", "security_group": "tm351-sg",
-        "server": "tm351-ab12", "keypair": "tm351-ab12", "port": "tm351-ab12"}
+        "server": "tm351-ab12", "keypair": "tm351-ab12", "port": "tm351-ab12", "boot_volume": "tm351-ab12-boot"}
 
 
 def test_isolated_student_has_a_network_of_its_own():
@@ -41,6 +41,11 @@ def test_unsafe_ids_and_unknown_topologies_are_refused(course, student, topology
     ("tm351-ab12", "server", ("student", "ab12")),
     ("tm351-net", "server", ("student", "net")),   # a student may be called "net": servers are another kind
     ("tm351-ab12", "port", ("student", "ab12")),
+    ("tm351-ab12-boot", "boot_volume", ("student", "ab12")),
+    ("tm351-ab-boot-boot", "boot_volume", ("student", "ab-boot")),
+    ("tm351-ab12", "boot_volume", None),            # a volume Nova made unnamed, or someone else's
+    ("tm351-boot", "boot_volume", None),
+    ("tm351-ab12-data", "boot_volume", None),
     ("tm3510-ab12", "server", None),               # another course that starts alike
     ("tm351_x-ab12", "server", None),
     ("tm351-AB12", "server", None),
@@ -58,6 +63,7 @@ def test_every_made_name_classifies_back_to_its_owner():
         made = names.resource_names("c1", "s-9", topology)
         for kind, name in made.items():
             expected = ("course", None) if topology == "shared" and kind in names.NETWORK_KINDS else ("student", "s-9")
+            assert kind in names.NETWORK_KINDS + ("server", "keypair", "port") + tuple(names.VOLUME_SUFFIXES)
             assert names.classify("c1", name, kind) == expected
 
 
