@@ -9,8 +9,12 @@ YAML, its resources have the expected types and only properties Heat's schema kn
 get_param / get_attr / depends_on names something the template defines. Resource names must be what
 plugins/module_utils/names.py (the resource_names filter) gives, and the user data what
 plugins/module_utils/cloud_init.py (the course_user_data filter) writes. Nothing is sent to a cloud.
+
+At -vvv (issue 14), a render and refused ones (a private key pasted where a public key belongs, in the roster or
+in cohort_admin_public_keys) print none of the private keys beside the public ones given (tests/support/secret_sweep.py).
 """
 
+import csv
 import functools
 import importlib.util
 import json
@@ -21,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import secret_sweep  # tests/support, on sys.path via conftest
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = "tm351"
@@ -74,13 +80,23 @@ STUDENT_OUTPUTS = {"floating_ip", "url", "server_id"}
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
+    """{name: public key line}; keys.private[name] is the private key file beside it."""
     folder = tmp_path_factory.mktemp("keys")
-    made = {}
+    made = KeyPairs()
     for name in ("ab12", "admin"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
                        check=True)
         made[name] = (folder / (name + ".pub")).read_text().strip()
+        made.private[name] = folder / name
     return made
+
+
+class KeyPairs(dict):
+    """Public key lines by name, with the private key files in .private."""
+
+    def __init__(self):
+        super().__init__()
+        self.private = {}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +112,7 @@ def render(tmp_path_factory, keys):
                       "cd34,\"Hopper, Grace\",grace@example.edu,\n" % keys["ab12"])
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
 
-    def run(name, extra_json):
+    def run(name, extra_json, verbosity=0):
         out = folder / name
         settings = {"cohort_course": COURSE, "cohort_roster": str(roster), "cohort_heat_dir": str(out),
                     "cohort_image": "course-2026", "cohort_flavor": "m1.course",
@@ -104,7 +120,8 @@ def render(tmp_path_factory, keys):
         settings.update(json.loads(extra_json))
         proc = subprocess.run(["ansible-playbook", "-i", str(ROOT / "inventory" / "example"),
                                str(ROOT / "playbooks" / "heat_stack.yml"), "-e", json.dumps(settings)],
-                              capture_output=True, text=True, env=env, timeout=600, check=False, cwd=ROOT)
+                              capture_output=True, text=True, env=dict(env, ANSIBLE_VERBOSITY=str(verbosity)),
+                              timeout=600, check=False, cwd=ROOT)
         return proc.returncode, out, proc.stdout + proc.stderr
 
     once = functools.lru_cache(maxsize=None)(run)
@@ -113,6 +130,8 @@ def render(tmp_path_factory, keys):
         return once(name, json.dumps(extra, sort_keys=True))
 
     rendered.again = lambda name, **extra: run(name, json.dumps(extra, sort_keys=True))
+    # At -vvv, as a CI log keeps a run (issue 14).
+    rendered.vvv = lambda name, **extra: run(name, json.dumps(extra, sort_keys=True), 3)
     rendered.folder = folder
     return rendered
 
@@ -341,3 +360,53 @@ def test_shared_student_named_course_is_refused(render):
     assert status != 0
     assert "tm351-course.yaml is the course network's template" in log
     assert not out.exists()
+
+
+# --- -vvv: nothing secret printed (issue 14) ----------------------------------------------------------------
+
+def private_keys(keys):
+    """{place: line} of the private keys beside the public ones the runs are given: the sweep's secrets."""
+    found = {}
+    for path in keys.private.values():
+        found.update(secret_sweep.private_key(path))
+    assert len(found) >= 8  # two ed25519 keys of several lines each: a sweep that looks for nothing passes all
+    return found
+
+
+def assert_vvv(log):
+    # -vvv shows each task's path and the facts set: without them this is not the run a CI log keeps.
+    assert "task path:" in log and "ansible_facts:" in log, log
+
+
+def test_a_render_at_vvv_prints_no_private_key(render, keys):
+    status, out, log = render.vvv("vvv", cohort_topology="isolated")
+    assert status == 0, log
+    assert_vvv(log)
+    assert sorted(p.name for p in out.iterdir()) == ["tm351-ab12.yaml", "tm351-cd34.yaml"]
+    assert keys["ab12"].split()[1] in log  # a public key is no secret, and -vvv does show what the run read
+    assert secret_sweep.printed(log, private_keys(keys)) == []
+
+
+def test_a_private_key_as_the_course_teams_key_is_refused_unprinted_at_vvv(render, keys):
+    """A private key pasted into cohort_admin_public_keys: refused by position before any template is written,
+    and not shown by the -vvv run, not even in the settings fact it gathers first."""
+    status, out, log = render.vvv("vvv-admin-private", cohort_admin_public_keys=[
+        keys["admin"], keys.private["admin"].read_text()])
+    assert status != 0
+    assert_vvv(log)
+    assert "cohort_admin_public_keys must be OpenSSH public key lines" in log and "item 1 " in log, log
+    assert not out.exists()
+    assert secret_sweep.printed(log, private_keys(keys)) == []
+
+
+def test_a_private_key_in_the_roster_is_refused_unprinted_at_vvv(render, keys):
+    roster = render.folder / "private-key-roster.csv"
+    with roster.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("student_id", "name", "email", "ssh_public_key"),
+                                      ("ab12", "Ada Byron", "ada@example.edu", keys.private["ab12"].read_text())])
+    status, out, log = render.vvv("vvv-roster-private", cohort_roster=str(roster))
+    assert status != 0
+    assert_vvv(log)
+    assert "the SSH public key of 'ab12' is a private key" in log, log
+    assert not out.exists()
+    assert secret_sweep.printed(log, private_keys(keys)) == []

@@ -1,17 +1,22 @@
 """The proxy settings on the VM, and apt through a reverse tunnel to the controller's proxy (testinfra).
 
 The tests run in file order: the tunnel test runs egress_tunnel.yml, which restores the inventory's proxy
-settings (none) afterwards, and the test after it checks that apt's and pip's are gone; the last test unsets the
-proxy and checks that the services' settings are gone too.
+settings (none) afterwards, and the test after it checks that apt's and pip's are gone; the failing tunnel run
+restores an inventory proxy with a password; the last test unsets the proxy and checks that the services' settings
+are gone too. The egress_tunnel.yml runs are at -vvv and print no secret they were given (issue 14): neither the
+private key of Ansible's connection (which the tunnel's own ssh uses), nor the inventory proxy's password, nor one
+in a refused request.
 """
 
 import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
@@ -20,12 +25,17 @@ EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 PROXY = "http://student-proxy:Zx9qK%2FVw7tR%40%3A@127.0.0.1:3128"
 PASSWORD_HALVES = ("Zx9qK", "Vw7tR")
 TUNNEL_PROXY = "http://127.0.0.1:3128"
+# The proxy an inventory sets, which egress_tunnel.yml puts back after its work; nothing listens there.
+INVENTORY_PROXY = "http://course-proxy:Jd3wX%2FMv6nB%40@127.0.0.1:3129"
+INVENTORY_PROXY_HALVES = ("Jd3wX", "Mv6nB")
 UNITS = ("jupyter", "openrefine")
 CONTROLLER_PORT = 18128
 # Not in the image's local repository (tests/machines/packages.txt), small, in bookworm main.
 PACKAGE = "sl"
 SOURCE = "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main"
 SOURCES_FILE = "/etc/apt/sources.list.d/molecule-egress.list"
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+import secret_sweep  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def run_playbook(playbook, extra_vars, *options):
@@ -35,6 +45,21 @@ def run_playbook(playbook, extra_vars, *options):
     result = subprocess.run(["ansible-playbook", "-i", inventory, *options, str(playbook), "-e", json.dumps(extra_vars)],
                             capture_output=True, text=True, env=env, timeout=1200, check=False)
     return result.returncode, result.stdout + result.stderr
+
+
+def connection_key():
+    """{place: line} of the private key Ansible's connection uses (Molecule's instance config): the tunnel's ssh
+    is given the same key, so a -vvv run must show its path and never its text."""
+    instances = yaml.safe_load((EPHEMERAL / "instance_config.yml").read_text())
+    found = {}
+    for instance in instances:
+        found.update(secret_sweep.private_key(instance["identity_file"]))
+    assert found  # a sweep that looks for nothing passes every leak
+    return found
+
+
+def assert_vvv(output):
+    assert "ESTABLISH SSH CONNECTION" in output, "not a -vvv run: " + output[-2000:]
 
 
 def apt_through_the_tunnel_port(host):
@@ -145,8 +170,10 @@ def test_apt_install_through_the_reverse_tunnel(host):
     assert not controller_port_open(CONTROLLER_PORT)
     rc, output = run_playbook(ROOT / "playbooks" / "egress_tunnel.yml", {
         "egress_tunnel_hosts": "all", "egress_tunnel_apt_packages": [PACKAGE],
-        "egress_tunnel_apt_sources": [SOURCE]})
+        "egress_tunnel_apt_sources": [SOURCE]}, "-vvv")
     assert rc == 0, output
+    assert_vvv(output)
+    assert secret_sweep.printed(output, connection_key()) == []
     assert host.package(PACKAGE).is_installed
     assert host.file("/usr/games/sl").is_file
 
@@ -166,16 +193,46 @@ def test_apt_fails_again_after_the_tunnel_is_closed(host):
     assert install.rc != 0
 
 
-def test_tunnel_is_closed_even_when_the_work_fails(host):
+def test_tunnel_is_closed_even_when_the_work_fails(host, tmp_path):
+    """The work fails; the tunnel is closed and the inventory's own proxy (with a password) is put back, and the
+    -vvv run shows neither that password nor the connection's key."""
+    inventory_proxy = tmp_path / "inventory-proxy.yml"
+    inventory_proxy.write_text(json.dumps({"all": {"vars": {"egress_proxy_url": INVENTORY_PROXY}}}))
     rc, output = run_playbook(ROOT / "playbooks" / "egress_tunnel.yml", {
         "egress_tunnel_hosts": "all", "egress_tunnel_apt_packages": ["no-such-package-coursevm"],
-        "egress_tunnel_apt_sources": [SOURCE]})
+        "egress_tunnel_apt_sources": [SOURCE]}, "-i", str(inventory_proxy), "-vvv")
     assert rc != 0, output
     assert "no-such-package-coursevm" in output
     assert "Close the reverse tunnel" in output
     assert not controller_port_open(CONTROLLER_PORT)
     assert not host.socket("tcp://127.0.0.1:3128").is_listening
     assert not host.file("/etc/apt/sources.list.d/coursevm-egress-tunnel.list").exists
+    # The inventory's proxy is back (root only), and the run printed none of it.
+    assert 'Acquire::http::Proxy "%s";' % INVENTORY_PROXY in host.check_output("apt-config dump")
+    assert host.file("/etc/apt/apt.conf.d/95coursevm-proxy").mode == 0o600
+    assert_vvv(output)
+    secrets = dict(connection_key(), **dict(("inventory proxy password, part %d" % n, half)
+                                            for n, half in enumerate(INVENTORY_PROXY_HALVES, 1)))
+    assert secret_sweep.printed(output, secrets) == []
+
+
+# A request egress_tunnel.yml refuses, each part holding a password: a pip index URL given as a "package" (no pip
+# options), and a mirror with credentials on a line that is no deb line (no suite).
+REFUSED_SECRETS = {"pip index password": "Tq7vWz3kPn", "apt mirror password": "Hy5rLm8cXs"}
+
+
+def test_a_refused_tunnel_request_prints_no_secret_at_vvv(host):
+    rc, output = run_playbook(ROOT / "playbooks" / "egress_tunnel.yml", {
+        "egress_tunnel_hosts": "all",
+        "egress_tunnel_pip_packages": ["rich", "--index-url=https://mirror-user:%s@pypi.example/simple"
+                                       % REFUSED_SECRETS["pip index password"]],
+        "egress_tunnel_apt_sources": ["deb https://mirror-user:%s@deb.example/debian"
+                                      % REFUSED_SECRETS["apt mirror password"]]}, "-vvv")
+    assert rc != 0, output
+    assert "Give apt package names" in " ".join(output.split()), output
+    assert "Start the controller's proxy" not in output and not controller_port_open(CONTROLLER_PORT)
+    assert_vvv(output)
+    assert secret_sweep.printed(output, dict(connection_key(), **REFUSED_SECRETS)) == []
 
 
 def test_offline_route_pushes_debs_gathered_on_the_controller(host):
