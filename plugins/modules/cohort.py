@@ -757,10 +757,9 @@ class CohortModule(CourseVMCloudModule):
 
     def boot_volumes_left(self, student_ids, results):
         """After the servers are gone: the students' boot volumes still there are deleted (terminate_volume, the
-        default; Nova already deleted those made so) or counted as kept. A cloud without Cinder has none."""
-        volumes = self.boot_volumes()
-        left = [(sid, volume) for sid in student_ids for volume in volumes.get(sid, [])
-                if str(volume.status).lower() != "deleting"]
+        default; Nova deletes those it made so itself) and waited for, or counted as kept. A cloud without Cinder
+        has none. Returns how many were kept."""
+        left = self.students_volumes(student_ids, results)
         if not self.params["terminate_volume"]:
             return len(left)
         if self.check_mode:
@@ -782,8 +781,33 @@ class CohortModule(CourseVMCloudModule):
                                          "%s" % (volume.name, what_went_wrong(exc)),
                                          "next_step": "Run again; if it stays, delete it (openstack volume delete "
                                                       "%s)." % volume.id}
-        self.pool(remove, [item for item in left if str(item[1].status).lower() in ("available", "error")])
-        return sum(1 for sid, volume in left if str(volume.status).lower() not in ("available", "error"))
+
+        deadline = time.monotonic() + self.params["timeout"]
+        asked = set()
+        while left:
+            # A volume becomes deletable once detached; those deleting already (Nova's) are only waited for.
+            ready = [item for item in left if str(item[1].status).lower() in ("available", "error")
+                     and item[1].id not in asked]
+            asked.update(volume.id for unused, volume in ready)
+            self.pool(remove, ready)
+            if time.monotonic() >= deadline:
+                for sid, volume in left:
+                    results[sid]["error"] = results[sid]["error"] or {
+                        "kind": "timeout",
+                        "explanation": "the boot volume %s was still %s after %s s" % (
+                            volume.name, volume.status, self.params["timeout"]),
+                        "next_step": "Run again; if it stays, `openstack volume show %s` tells what holds it."
+                                     % volume.id}
+                break
+            time.sleep(POLL_INTERVAL)
+            left = self.students_volumes(student_ids, results)
+        return 0
+
+    def students_volumes(self, student_ids, results):
+        """[(student id, boot volume)] of the students without an error so far."""
+        volumes = self.boot_volumes()
+        return [(sid, volume) for sid in student_ids for volume in volumes.get(sid, [])
+                if results[sid]["error"] is None]
 
     def remove_student(self, sid, have, wait=True):
         """Floating IPs, then servers (waited for when ``wait``), then ports and keypair, of one student.
@@ -798,6 +822,8 @@ class CohortModule(CourseVMCloudModule):
         for ip in many("floating_ip"):
             network.delete_ip(ip.id, ignore_missing=True)
         for server in many("server"):
+            if not self.params["terminate_volume"]:
+                self.keep_volumes_of(server)
             compute.delete_server(server.id, ignore_missing=True)
         if not wait:
             return
@@ -807,6 +833,13 @@ class CohortModule(CourseVMCloudModule):
             network.delete_port(port.id, ignore_missing=True)
         for keypair in many("keypair"):
             compute.delete_keypair(keypair.name, ignore_missing=True)
+
+    def keep_volumes_of(self, server):
+        """Nova deletes a volume it made for a server with the server (delete_on_termination, set when it was made):
+        turn that off first (compute API 2.85) so that the volume stays."""
+        for attachment in getattr(server, "attached_volumes", None) or []:
+            if isinstance(attachment, dict) and attachment.get("delete_on_termination"):
+                self.conn.compute.update_volume_attachment(server.id, attachment["id"], delete_on_termination=False)
 
     def remove_rest(self, sid, have, result):
         try:

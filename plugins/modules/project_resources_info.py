@@ -8,18 +8,19 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: project_resources_info
-short_description: List a project's servers, keypairs, networks, subnets, routers, security groups, ports and floating IPs at once
+short_description: List a project's servers, keypairs, networks, subnets, routers, security groups, ports, floating IPs and volumes at once
 version_added: 0.4.0
 author:
   - coursevm.openstack contributors (@coursevm)
 description:
-  - Lists, with one connection and one authentication, what eight openstack.cloud info modules list one module
+  - Lists, with one connection and one authentication, what nine openstack.cloud info modules list one module
     run each (M(openstack.cloud.server_info), M(openstack.cloud.keypair_info), M(openstack.cloud.networks_info),
     M(openstack.cloud.subnets_info), M(openstack.cloud.routers_info), M(openstack.cloud.security_group_info),
-    M(openstack.cloud.port_info), M(openstack.cloud.floating_ip_info)), each with no filter, and returns each list
+    M(openstack.cloud.port_info), M(openstack.cloud.floating_ip_info), M(openstack.cloud.volume_info)), each with
+    no filter (volumes only when the cloud has a block-storage service), and returns each list
     in the shape that module returns.
   - Every module run starts Python, imports openstacksdk and authenticates anew; a teardown lists all of these
-    twice (what to remove, then that nothing is left), so one run instead of eight is what makes it quick.
+    twice (what to remove, then that nothing is left), so one run instead of nine is what makes it quick.
   - Read only; check mode lists as well.
 extends_documentation_fragment:
   - openstack.cloud.openstack
@@ -88,6 +89,12 @@ floating_ips:
   returned: success
   type: list
   elements: dict
+volumes:
+  description: The project's volumes, as M(openstack.cloud.volume_info) returns them; empty on a cloud without a
+    block-storage (Cinder) service.
+  returned: success
+  type: list
+  elements: dict
 """
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.cloud import CourseVMCloudModule
@@ -115,6 +122,7 @@ class ProjectResourcesInfoModule(CourseVMCloudModule):
             security_groups=as_dicts(conn.network.security_groups()),
             ports=as_dicts(conn.search_ports(name_or_id=None, filters=None)),
             floating_ips=as_dicts(conn.network.ips()),
+            volumes=as_dicts(conn.block_storage.volumes(details=True)) if conn.has_service("block-storage") else [],
         )
 
 

@@ -1,4 +1,4 @@
-"""project_resources_info against the local cloud: the eight lists teardown.yml reads, in one module run, each in
+"""project_resources_info against the local cloud: the nine lists teardown.yml reads, in one module run, each in
 the shape the openstack.cloud info module of its kind returns (the same keys for the same resource), in check mode
 too, and an unknown cloud refused by name.
 
@@ -14,15 +14,18 @@ NAME = PREFIX + "lists"
 
 @pytest.fixture(scope="module")
 def made(conn):
-    """A network, its subnet, a port on it, a router, a security group and a keypair, all named NAME."""
+    """A network, its subnet, a port on it, a router, a security group, a keypair and a volume, all named NAME."""
     network = conn.network.create_network(name=NAME)
     subnet = conn.network.create_subnet(name=NAME, network_id=network.id, ip_version=4, cidr="10.253.7.0/24")
     port = conn.network.create_port(name=NAME, network_id=network.id)
     router = conn.network.create_router(name=NAME)
     group = conn.network.create_security_group(name=NAME)
     keypair = conn.compute.create_keypair(name=NAME)
+    volume = conn.block_storage.create_volume(name=NAME, size=1)
+    conn.block_storage.wait_for_status(volume, "available", wait=120)
     yield {"networks": network.id, "subnets": subnet.id, "ports": port.id, "routers": router.id,
-           "security_groups": group.id, "keypairs": keypair.name}
+           "security_groups": group.id, "keypairs": keypair.name, "volumes": volume.id}
+    conn.block_storage.delete_volume(volume, ignore_missing=True)
     conn.compute.delete_keypair(keypair, ignore_missing=True)
     conn.network.delete_security_group(group, ignore_missing=True)
     conn.network.delete_router(router, ignore_missing=True)
@@ -39,6 +42,7 @@ INFO = {
     "routers": ("routers_info", "routers", "id"),
     "security_groups": ("security_group_info", "security_groups", "id"),
     "keypairs": ("keypair_info", "keypairs", "name"),
+    "volumes": ("volume_info", "volumes", "id"),
 }
 
 
@@ -63,7 +67,7 @@ def test_every_list_is_there_and_nothing_changed(listed):
     assert listed.get("failed") is not True, listed
     assert listed["changed"] is False
     assert set(("servers", "keypairs", "networks", "subnets", "routers", "security_groups", "ports",
-                "floating_ips")) <= set(listed)
+                "floating_ips", "volumes")) <= set(listed)
 
 
 @pytest.mark.parametrize("kind", sorted(INFO))

@@ -50,3 +50,10 @@ def test_user_data_filter_puts_the_given_keys_in_order():
     text = user_data_filter.course_user_data([" k1 ", "", "k2", "k1"], "tm351", "ab12")
     assert text.startswith("#cloud-config\n") and text.index('"k1"') < text.index('"k2"')
     assert text.count('"k1"') == 1
+
+
+def test_a_student_of_whom_only_a_kept_boot_volume_is_left_is_found():
+    listing = dict(LISTING, boot_volumes=[{"name": "tm351-zz99-boot"}, {"name": "tm351-zz98"}, {"name": None}])
+    assert "zz99" in f.course_students(listing, "tm351") and "zz98" not in f.course_students(listing, "tm351")
+    assert f.course_resources(listing["boot_volumes"], "tm351", "boot_volume", "zz99") == [
+        {"name": "tm351-zz99-boot"}]

@@ -83,3 +83,20 @@ def test_quota_shortfalls_count_used_and_reserved_and_skip_unlimited():
 def test_quota_fully_used_leaves_zero_free_not_negative():
     assert sizing.quota_shortfalls({"routers": 1}, {"routers": {"limit": 2, "used": 3}}) == [
         ("routers", 1, 0, 2, 3)]
+
+
+def test_booting_from_a_volume_any_disk_fits_and_only_ram_counts():
+    assert sizing.flavor_fits(FLAVORS[3], COURSE_IMAGE, boot_from_volume=True) == []
+    assert sizing.flavor_fits(FLAVORS[1], COURSE_IMAGE, boot_from_volume=True) == [
+        "flavor m1.tiny has 512 MB of RAM but the image requires at least 1024 MB (its min_ram)"]
+    assert sizing.flavors_that_fit(FLAVORS, COURSE_IMAGE, boot_from_volume=True) == [
+        "m1.nodisk", "m1.course", "m1.huge"]
+    assert "m1.nodisk" not in sizing.flavors_that_fit(FLAVORS, COURSE_IMAGE)
+
+
+@pytest.mark.parametrize("volume_gb, problems", [(10, 0), (11, 0), (9, 1), (7, 2)])
+def test_a_boot_volume_must_hold_min_disk_and_the_virtual_size(volume_gb, problems):
+    # COURSE_IMAGE: min_disk 10, virtual size 8 GiB.
+    assert len(sizing.volume_fits(volume_gb, COURSE_IMAGE)) == problems
+    assert sizing.volume_fits(8, {"min_disk": 0, "virtual_size": 8 * GIB}) == []
+    assert len(sizing.volume_fits(8, {"min_disk": 0, "virtual_size": 8 * GIB + 1})) == 1

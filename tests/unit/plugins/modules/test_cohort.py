@@ -58,3 +58,42 @@ def test_plan_creates_only_what_is_missing():
 def test_diff_state_says_which_resources_exist():
     assert cohort.state_of({"keypair": 1, "port": None, "server": None, "floating_ip": None}) == {
         "keypair": "present", "port": "absent", "server": "absent", "floating_ip": "absent"}
+
+
+def volume_params(**given):
+    return dict({"boot_from_volume": False, "volume_size": None, "volume_type": None}, **given)
+
+
+def test_volume_options_need_boot_from_volume_and_a_positive_size():
+    assert cohort.volume_option_problems(volume_params()) == []
+    assert cohort.volume_option_problems(volume_params(boot_from_volume=True, volume_size=20)) == []
+    assert len(cohort.volume_option_problems(volume_params(volume_size=20))) == 1
+    assert len(cohort.volume_option_problems(volume_params(volume_type="ssd"))) == 1
+    assert len(cohort.volume_option_problems(volume_params(boot_from_volume=True, volume_size=0))) == 1
+
+
+class FakeImage(object):
+    id = "image-id"
+
+
+def boot_source(**params):
+    module = cohort.CohortModule.__new__(cohort.CohortModule)
+    module.params = dict(volume_params(**params), terminate_volume=params.get("terminate_volume", True))
+    module.volume_gb = 12
+    return module.boot_source(FakeImage())
+
+
+def test_the_server_boots_from_the_image_or_from_a_volume_made_of_it():
+    assert boot_source() == {"image_id": "image-id"}
+    [mapping] = boot_source(boot_from_volume=True)["block_device_mapping"]
+    assert mapping == {"boot_index": 0, "uuid": "image-id", "source_type": "image", "destination_type": "volume",
+                       "volume_size": 12, "delete_on_termination": True}
+    [kept] = boot_source(boot_from_volume=True, volume_type="ssd", terminate_volume=False)["block_device_mapping"]
+    assert kept["volume_type"] == "ssd" and kept["delete_on_termination"] is False
+
+
+def test_the_boot_volume_is_the_first_attached():
+    assert cohort.CohortModule.boot_volume_of(None) is None
+    server = type("Server", (), {"attached_volumes": [{"id": "v1", "delete_on_termination": True}, {"id": "v2"}]})
+    assert cohort.CohortModule.boot_volume_of(server()) == "v1"
+    assert cohort.CohortModule.boot_volume_of(type("Server", (), {"attached_volumes": []})()) is None

@@ -171,3 +171,35 @@ def test_public_addresses_are_one_per_student_plus_the_course_router():
     assert preflight.public_addresses(50, "shared") == 51
     assert preflight.public_addresses(50, "shared", course_network_exists=True) == 50
     assert preflight.public_addresses(50, "isolated") == 100
+
+
+NODISK = {"name": "m1.nodisk", "vcpus": 2, "ram": 2048, "disk": 0}
+
+
+def test_a_server_booted_from_a_volume_takes_a_volume_of_its_size():
+    needs = preflight.per_environment_needs(NODISK, 4, "shared", volume_gb=20)
+    assert needs["volumes"] == 1 and needs["gigabytes"] == 20
+    assert "volumes" not in preflight.per_environment_needs(NODISK, 4, "shared")
+    cohort = preflight.cohort_needs(NODISK, 30, 2, topology="shared", volume_gb=20)
+    assert cohort["volumes"] == 30 and cohort["gigabytes"] == 600
+
+
+def test_the_volume_quotas_bound_the_cohort():
+    quotas = dict(QUOTAS, volumes={"limit": 10, "used": 2, "reserved": 0},
+                  gigabytes={"limit": 1000, "used": 0, "reserved": 0})
+    assert preflight.environments_that_fit(NODISK, 2, quotas, "shared", volume_gb=20) == 8   # volumes
+    assert preflight.environments_that_fit(NODISK, 2, quotas, "shared", volume_gb=200) == 5  # gigabytes
+    needs = preflight.cohort_needs(NODISK, 12, 2, topology="shared", course_network_exists=True, volume_gb=20)
+    assert [p.split(" quota")[0] for p in preflight.quota_problems(needs, quotas, 12)] == ["The project's volumes"]
+
+
+def test_a_zero_disk_flavor_is_answered_with_boot_from_volume():
+    [problem] = preflight.size_problems(IMAGE, NODISK, FLAVORS + [NODISK])
+    assert "boot_from_volume: true" in problem and "m1.course" in problem
+    assert preflight.size_problems(IMAGE, NODISK, FLAVORS + [NODISK], boot_from_volume=True) == []
+
+
+def test_a_boot_volume_too_small_names_the_size_that_holds_the_image():
+    [problem] = preflight.volume_problems(IMAGE, 4)  # min_disk 5
+    assert "volume_size" in problem and "at least 5 GB" in problem
+    assert preflight.volume_problems(IMAGE, 5) == []

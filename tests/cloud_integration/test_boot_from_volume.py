@@ -1,0 +1,161 @@
+"""Boot from volume on the local cloud's Cinder (issue 18), through the playbooks and the modules.
+
+The flavor m1.nodisk has a 0 GB root disk, as on clouds that back servers with Ceph volumes: Nova refuses to boot
+an image onto it for anyone but an admin. provision.yml refuses it in preflight, before anything is made, unless
+cohort_boot_from_volume is on; with it, each student's server boots from a volume Nova makes from the image,
+named <course>-<student>-boot, whose data is a real file of the cloud's volume backend. Teardown removes the boot
+volumes with the servers, or keeps them when asked, and a later teardown removes what was kept. Every resource is
+named `t18-...`.
+"""
+
+import os
+
+import pytest
+
+import cohort_support
+from cloud_support import CLOUD, GIB, IMAGE_MIN_DISK, IMAGE_NAME
+
+COURSE = "t18"
+PREFIX = COURSE + "-"
+STUDENTS = ("s1", "s2", "s3")
+VOLUMES_DIR = "/var/lib/coursevm-cloud/data/cinder/volumes"
+TASK = "Provision every student's keypair, port, server and floating IP"
+BFV = {"cohort_flavor": "m1.nodisk", "cohort_boot_from_volume": True}
+
+
+def volumes(conn):
+    """The course's volumes, {name: volume}."""
+    return dict((v.name, v) for v in conn.block_storage.volumes(details=True) if (v.name or "").startswith(PREFIX))
+
+
+def remove_volumes(conn):
+    """Safety net: the course's volumes (and unnamed ones of its servers are deleted with them by Nova)."""
+    for volume in volumes(conn).values():
+        if volume.status in ("available", "error"):
+            conn.block_storage.delete_volume(volume, ignore_missing=True)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    return cohort_support.make_keys(tmp_path_factory.mktemp("keys"), ("admin",))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return tmp_path_factory.mktemp("boot-from-volume")
+
+
+@pytest.fixture(scope="module")
+def roster(files):
+    return cohort_support.write_roster(files, "roster.csv",
+                                       ["%s,Student %s,%s@example.edu," % (s, s, s) for s in STUDENTS])
+
+
+@pytest.fixture(scope="module")
+def run(env, files, keys):
+    return cohort_support.playbook_runner(env, files, COURSE, keys["admin"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean(conn):
+    cohort_support.remove_course(conn, PREFIX)
+    remove_volumes(conn)
+    yield
+    cohort_support.remove_course(conn, PREFIX)
+    remove_volumes(conn)
+
+
+def test_a_zero_disk_flavor_is_refused_before_anything_is_made(run, roster, conn, nothing_created):
+    status, unused, errors = run("provision.yml", cohort_roster=roster, cohort_flavor="m1.nodisk")
+    assert status != 0
+    # The refusal names the option that fixes it.
+    assert any("m1.nodisk" in e and "boot_from_volume" in e for e in errors), errors
+    assert volumes(conn) == {}
+
+
+@pytest.fixture(scope="module")
+def provisioned(run, roster):
+    status, out, errors = run("provision.yml", cohort_roster=roster, **BFV)
+    assert status == 0, errors
+    return out
+
+
+def test_each_server_boots_from_its_own_named_volume_kept_as_a_real_file(provisioned, conn):
+    result = cohort_support.task_result(provisioned, TASK)
+    assert result["failed_students"] == []
+    found = volumes(conn)
+    assert sorted(found) == [PREFIX + s + "-boot" for s in STUDENTS]
+    for student in STUDENTS:
+        server = conn.compute.find_server(PREFIX + student)
+        assert server.status == "ACTIVE" and server.flavor["disk"] == 0
+        assert not server.image.get("id")  # booted from the volume, not the image
+        volume = found[PREFIX + student + "-boot"]
+        assert [a["server_id"] for a in volume.attachments] == [server.id]
+        assert volume.status == "in-use" and volume.is_bootable
+        assert volume.volume_image_metadata["image_name"] == "cirros-like"
+        assert volume.size == 1  # the smallest that holds cirros-like (1 GiB virtual)
+        assert result["students"][student]["boot_volume"] == volume.id
+        assert volume.metadata["coursevm_student"] == student
+        # The backend keeps the volume as a sparse file of the volume's size.
+        path = os.path.join(VOLUMES_DIR, "volume-%s" % volume.id)
+        assert os.stat(path).st_size == GIB
+
+
+def test_rerun_changes_nothing(provisioned, run, roster, conn):
+    before = dict((name, v.id) for name, v in volumes(conn).items())
+    status, out, errors = run("provision.yml", cohort_roster=roster, **BFV)
+    assert status == 0, errors
+    assert cohort_support.changed_total(out) == 0
+    assert dict((name, v.id) for name, v in volumes(conn).items()) == before
+
+
+def test_preflight_counts_a_volume_per_student_against_the_volume_quotas(provisioned, ansible):
+    args = {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.nodisk", "count": 300, "boot_from_volume": True,
+            "volume_size": 4, "check_quotas": True}
+    result = ansible("preflight", args)
+    assert result.get("failed") is True
+    facts = result["facts"]
+    assert facts["boot_volume"] == {"size": 4, "type": None}
+    assert facts["cohort_needs"]["volumes"] == 300 and facts["cohort_needs"]["gigabytes"] == 1200
+    assert facts["quotas"]["volumes"]["used"] >= len(STUDENTS)
+    limit = facts["quotas"]["volumes"]["limit"]
+    assert facts["environments_that_fit"] <= limit - facts["quotas"]["volumes"]["used"]
+    assert any("volumes quota" in p for p in result["problems"]), result["problems"]
+
+
+def test_a_boot_volume_smaller_than_the_image_is_refused(provisioned, ansible, test_image, nothing_created):
+    args = {"cloud": CLOUD, "image": IMAGE_NAME, "flavor": "m1.nodisk", "boot_from_volume": True,
+            "volume_size": IMAGE_MIN_DISK - 1, "check_quotas": False}
+    result = ansible("preflight", args)
+    assert result.get("failed") is True and len(result["problems"]) == 1
+    assert "volume_size" in result["problems"][0]
+    args["volume_size"] = IMAGE_MIN_DISK
+    assert ansible("preflight", args).get("failed") is not True
+    # The cohort module refuses it too, before making anything.
+    cohort = ansible("cohort", {"cloud": CLOUD, "course": COURSE, "students": [{"id": "s9"}], "image": IMAGE_NAME,
+                                "flavor": "m1.nodisk", "boot_from_volume": True, "volume_size": 1,
+                                "admin_public_keys": [], "state": "present"})
+    assert cohort.get("failed") is True and cohort.get("changed") is not True
+
+
+def test_teardown_of_one_student_can_keep_the_boot_volume(provisioned, run, conn):
+    kept = volumes(conn)[PREFIX + "s1-boot"]
+    status, out, errors = run("teardown.yml", teardown_student="s1", teardown_keep_boot_volumes=True)
+    assert status == 0, errors
+    assert conn.compute.find_server(PREFIX + "s1") is None
+    volume = conn.block_storage.get_volume(kept.id)
+    assert volume.status == "available" and volume.attachments == []
+    removed = cohort_support.task_result(out, "Remove every student's floating IP, server, port and keypair")
+    assert removed["kept_volumes"] == 1
+    # The others are untouched.
+    assert all(volumes(conn)[PREFIX + s + "-boot"].status == "in-use" for s in ("s2", "s3"))
+
+
+def test_teardown_of_the_course_removes_every_boot_volume_kept_or_attached(provisioned, run, conn):
+    ids = [v.id for v in volumes(conn).values()]
+    assert len(ids) == 3 and all(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in ids)
+    status, unused, errors = run("teardown.yml", teardown_whole_course=True)
+    assert status == 0, errors
+    assert cohort_support.left_over(conn, PREFIX) == {}
+    assert volumes(conn) == {}
+    assert not any(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in ids)
