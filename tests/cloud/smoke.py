@@ -3,8 +3,10 @@
     $COURSEVM_CLOUD_HOME/venv/bin/python tests/cloud/smoke.py      (after `cloud.py start`)
 
 Builds what a course deployment builds (network, subnet, router to `public`, security group, keypair,
-server on m1.course from cirros-like, floating IP), snapshots the server to an active image, checks that
-a server on m1.huge fails with "No valid host", then deletes everything and checks nothing is left.
+server on m1.course from cirros-like, floating IP), snapshots the server to an active image, attaches,
+detaches and extends a volume, boots a server from a volume on the 0 GB-disk flavor m1.nodisk (and sees
+Nova refuse the image there), checks that a server on m1.huge fails with "No valid host", then deletes
+everything and checks nothing is left.
 Uses clouds.yaml from $OS_CLIENT_CONFIG_FILE, else $COURSEVM_CLOUD_HOME/clouds.yaml. Exit status 0 on
 success; every step prints its time.
 """
@@ -72,6 +74,8 @@ def leftovers(conn):
               if g.name != "default"]
     found += [f"keypair {k.name}" for k in conn.compute.keypairs()]
     found += [f"image {i.name}" for i in conn.image.images(owner=conn.current_project_id)]
+    # The boot volume of the bfv server goes with it (delete_on_termination).
+    found += [f"volume {v.name or v.id} ({v.status})" for v in conn.block_storage.volumes()]
     return found
 
 
@@ -83,6 +87,9 @@ def cleanup(conn):
     for server in list(conn.compute.servers()):
         if server.name.startswith(PREFIX):
             conn.compute.wait_for_delete(server, wait=60)
+    for volume in conn.block_storage.volumes():
+        if (volume.name or "").startswith(PREFIX):
+            conn.block_storage.delete_volume(volume)
     for ip in conn.network.ips(project_id=conn.current_project_id):
         if (ip.description or "").startswith(PREFIX):
             conn.network.delete_ip(ip)
@@ -155,6 +162,30 @@ def main():
                                               wait=120, interval=0.5)
             assert snap.size and snap.size > 0, "snapshot has no data"
             print(f"         image {snap.id}: {snap.disk_format}, {snap.size} bytes", flush=True)
+        with Step("volume: 1 GB available, attached to the server (in-use), detached, extended to 2 GB"):
+            volume = conn.block_storage.create_volume(name=PREFIX + "volume", size=1)
+            volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60, interval=0.5)
+            conn.compute.create_volume_attachment(server, volume_id=volume.id)
+            volume = conn.block_storage.wait_for_status(volume, "in-use", failures=["error"], wait=60, interval=0.5)
+            assert [a["server_id"] for a in volume.attachments] == [server.id], volume.attachments
+            conn.compute.delete_volume_attachment(server, volume.id)
+            volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60, interval=0.5)
+            conn.block_storage.extend_volume(volume, 2)
+            volume = wait_for("volume extended", lambda: (lambda v: v if v.size == 2 and v.status == "available"
+                                                          else None)(conn.block_storage.get_volume(volume.id)))
+        with Step("server on m1.nodisk from a 1 GB volume made of cirros-like, ACTIVE (from the image: refused)"):
+            nodisk = conn.compute.find_flavor("m1.nodisk").id
+            try:
+                conn.compute.create_server(name=PREFIX + "nodisk", flavor_id=nodisk, image_id=image.id,
+                                           networks="none")
+                raise AssertionError("Nova booted an image onto a 0 GB flavor for a non-admin")
+            except openstack.exceptions.ForbiddenException:
+                pass
+            bfv = conn.compute.create_server(
+                name=PREFIX + "bfv", flavor_id=nodisk, networks="none", block_device_mapping=[{
+                    "boot_index": 0, "uuid": image.id, "source_type": "image", "destination_type": "volume",
+                    "volume_size": 1, "delete_on_termination": True}])
+            bfv = conn.compute.wait_for_server(bfv, status="ACTIVE", wait=120, interval=0.5)
         with Step("server on m1.huge goes to ERROR with 'No valid host'"):
             huge = conn.compute.wait_for_server(huge, status="ERROR", failures=["ACTIVE"], wait=120, interval=0.5)
             fault = (huge.fault or {}).get("message", "")
