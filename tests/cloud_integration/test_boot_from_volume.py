@@ -5,15 +5,16 @@ an image onto it for anyone but an admin. provision.yml refuses it in preflight,
 cohort_boot_from_volume is on; with it, each student's server boots from a volume Nova makes from the image,
 named <course>-<student>-boot, whose data is a real file of the cloud's volume backend. Teardown removes the boot
 volumes with the servers, or keeps them when asked, and a later teardown removes what was kept. Every resource is
-named `t18-...`.
+named `t18-...`. Last, a volume attached to a server of course-vm is a real disk in the machine that plays it.
 """
 
 import os
+import subprocess
 
 import pytest
 
 import cohort_support
-from cloud_support import CLOUD, GIB, IMAGE_MIN_DISK, IMAGE_NAME
+from cloud_support import CLOUD, GIB, IMAGE_MIN_DISK, IMAGE_NAME, ROOT
 
 COURSE = "t18"
 PREFIX = COURSE + "-"
@@ -159,3 +160,54 @@ def test_teardown_of_the_course_removes_every_boot_volume_kept_or_attached(provi
     assert cohort_support.left_over(conn, PREFIX) == {}
     assert volumes(conn) == {}
     assert not any(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in ids)
+
+
+MACHINES_PY = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]
+
+
+def in_machine(server_id, command):
+    """Run `command` as root in the test machine that plays the server."""
+    return subprocess.run(MACHINES_PY + ["ssh", "vm-" + server_id, "sudo sh -c '%s'" % command],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_volume_is_a_disk_inside_the_vm_and_keeps_what_was_written(conn):
+    """A volume attached to a server of course-vm (run by a real machine) is a block device in that machine; what
+    the machine writes to it is in the volume's file after detach, and a second server sees it."""
+    image = conn.image.find_image("course-vm")
+    flavor = conn.compute.find_flavor("m1.course")
+    volume = conn.block_storage.create_volume(name=PREFIX + "disk", size=1)
+    servers = []
+    try:
+        conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60)
+        for name in ("vm1", "vm2"):
+            server = conn.compute.create_server(name=PREFIX + name, image_id=image.id, flavor_id=flavor.id,
+                                                networks="none")
+            servers.append(server)
+            conn.compute.wait_for_server(server, wait=180)
+        first, second = servers
+        attachment = conn.compute.create_volume_attachment(first, volume_id=volume.id)
+        conn.block_storage.wait_for_status(volume, "in-use", failures=["error"], wait=60)
+        device = attachment.device
+        written = in_machine(first.id, "mkfs.ext4 -q %s && mkdir -p /mnt/v && mount %s /mnt/v && "
+                                       "echo kept-by-the-volume > /mnt/v/note && umount /mnt/v" % (device, device))
+        assert written.returncode == 0, written.stderr
+        conn.compute.delete_volume_attachment(first, volume.id)
+        conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60)
+        gone = in_machine(first.id, "test -b %s" % device)
+        assert gone.returncode != 0  # the device left the first machine
+        path = os.path.join(VOLUMES_DIR, "volume-%s" % volume.id)
+        read = subprocess.run(["debugfs", "-R", "cat /note", path], capture_output=True, text=True, check=False)
+        assert read.stdout.strip() == "kept-by-the-volume"
+        attachment = conn.compute.create_volume_attachment(second, volume_id=volume.id)
+        conn.block_storage.wait_for_status(volume, "in-use", failures=["error"], wait=60)
+        seen = in_machine(second.id, "mkdir -p /mnt/v && mount %s /mnt/v && cat /mnt/v/note && umount /mnt/v"
+                          % attachment.device)
+        assert seen.stdout.strip() == "kept-by-the-volume", seen.stderr
+    finally:
+        for server in servers:
+            conn.compute.delete_server(server, ignore_missing=True)
+        for server in servers:
+            conn.compute.wait_for_delete(server, wait=180)
+        conn.block_storage.wait_for_status(conn.block_storage.get_volume(volume.id), "available", wait=60)
+        conn.block_storage.delete_volume(volume, ignore_missing=True)

@@ -32,7 +32,7 @@ if _FOLDER not in sys.path:
     sys.path.insert(0, _FOLDER)
 
 # pylint: disable=wrong-import-position
-from machinelib import common, image, layers, network, state, targets  # noqa: E402
+from machinelib import common, image, layers, network, state, targets, volumes  # noqa: E402
 from machinelib.common import Fail  # noqa: E402
 
 
@@ -69,6 +69,13 @@ def main(argv=None):
     p.add_argument("image", nargs="?")
     p.add_argument("--unused", action="store_true", help="every derived image no target runs on")
     p.add_argument("--keep", default="", help="with --unused: comma-separated derived images to keep anyway")
+    p = sub.add_parser("attach", help="give a running target a block device backed by FILE (a local cloud volume)")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("device", help="/dev/vdX (or sdX, xvdX), X in b-z")
+    p = sub.add_parser("detach", help="take DEVICE away from the target; its data stays in the file")
+    p.add_argument("name")
+    p.add_argument("device")
     sub.add_parser("key", help="the path of the private key every target accepts")
     p = sub.add_parser("ssh", help="ssh into a target")
     p.add_argument("name")
@@ -101,6 +108,10 @@ def main(argv=None):
                 layers.forget_unused(keep=set(filter(None, args.keep.split(","))))
             else:
                 layers.forget(args.image)
+        elif args.cmd == "attach":
+            volumes.attach(args.name, args.file, args.device)
+        elif args.cmd == "detach":
+            volumes.detach(args.name, args.device)
         elif args.cmd == "key":
             if not image.key_path().is_file():
                 raise Fail(f"no test key in {common.CACHE}; run `machines.py build` first")

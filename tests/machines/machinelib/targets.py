@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import common
+from . import common, volumes
 from .common import (CGROUP_GROUP, HOSTNAME_RE, NAME_RE, PASSWORD, SSH_PORT, START_TIMEOUT, STOP_TIMEOUT, USER, Fail,
                      check_name, flock, log, require_root, run, safe_rmtree, unmount_all, write_file)
 from .image import hosts_file, images_lock, key_path
@@ -238,6 +238,8 @@ def teardown(name, st):
     deadline = time.monotonic() + 3
     while pid and proc_start_time(pid, zombies=True) == st.get("pid_start") and time.monotonic() < deadline:
         time.sleep(0.1)
+    # The loop devices of its volumes (their data is in the volumes' files).
+    volumes.release_all(st)
     # Whatever survived (e.g. after SIGKILL of nspawn) is still in the target's cgroups.
     cgroups = st.get("cgroups") or [str(h / CGROUP_GROUP / name) for h in cgroup_hierarchies()]
     for cg in cgroups:

@@ -11,6 +11,10 @@ Nova loads compute drivers only from under `nova.virt`, so `nova_allinone` regis
   uploads a small real qcow2 (Glance inspects uploaded data and refuses bytes that do not match the
   declared disk format), so the image becomes `active` like on a real cloud.
 - It is based on FakeDriverWithoutFakeNodes: one stable node whose identity survives restarts.
+- A volume attached to a server that has a machine appears in the machine as a real block device at the
+  attachment's mountpoint (Cinder's file volume on a loop device: machines.py attach), and leaves it on detach.
+  A volume attached while the server boots (a boot volume) is not given to the machine: the machine's root is its
+  image's.
 - A server of an image with the property `coursevm_machine` gets a real machine (see machine_link): spawn
   starts it (and routes the floating IPs the port already has), destroy stops it, and a snapshot keeps its
   disk as a derived machine image that the snapshot image names, so servers booted from the snapshot start
@@ -117,6 +121,27 @@ class CourseFakeDriver(fake.FakeDriverWithoutFakeNodes):
                 machine_link.machines("stop", machine_link.machine_name(instance.uuid))
             except (machine_link.MachineError, OSError) as err:
                 machine_link.log_failure("stopping the machine of %s" % instance.uuid, err)
+
+    def attach_volume(self, context, connection_info, instance, mountpoint, disk_bus=None, device_type=None,
+                      encryption=None):
+        super().attach_volume(context, connection_info, instance, mountpoint, disk_bus, device_type, encryption)
+        path = (connection_info.get("data") or {}).get("device_path")
+        if path and machine_link.enabled() and machine_link.has_machine(instance.uuid):
+            try:
+                machine_link.machines("attach", machine_link.machine_name(instance.uuid), path, mountpoint)
+            except (machine_link.MachineError, OSError) as err:
+                # As a hypervisor that cannot attach: Nova rolls the attachment back and the volume stays available.
+                super().detach_volume(context, connection_info, instance, mountpoint, encryption)
+                raise exception.VolumeAttachFailed(volume_id=connection_info.get("serial") or path,
+                                                   reason="the machine did not get it: %s" % err)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint, encryption=None):
+        super().detach_volume(context, connection_info, instance, mountpoint, encryption)
+        if machine_link.enabled() and machine_link.has_machine(instance.uuid):
+            try:
+                machine_link.machines("detach", machine_link.machine_name(instance.uuid), mountpoint)
+            except (machine_link.MachineError, OSError) as err:
+                machine_link.log_failure("detaching %s from the machine of %s" % (mountpoint, instance.uuid), err)
 
     def snapshot(self, context, instance, image_id, update_task_state):
         if instance.uuid not in self.instances:
