@@ -30,8 +30,8 @@ description:
   - With O(state=absent) the students' floating IPs, servers, ports and keypairs are removed, side by side,
     and the removal is checked. Without O(students), every student of O(course) found by name is removed.
   - With O(boot_from_volume), each server boots from a Cinder volume made from the image,
-    C(<course>-<student>-boot), instead of the flavor's root disk: needed on clouds whose flavors have a 0 GB
-    disk. Removing a student removes the boot volume too, unless O(terminate_volume=false) keeps it; the
+    C(<course>-<student>-boot), instead of the flavor's root disk, as clouds whose flavors have a 0 GB disk
+    need. Removing a student removes the boot volume too, unless O(terminate_volume=false) keeps it; the
     volumes kept are counted in C(kept_volumes).
   - The course network and security group are not made here (role C(cloud_network) makes them); the module
     refuses to start when they are missing. Resource names come from the collection's one naming scheme

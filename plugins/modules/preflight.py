@@ -319,9 +319,9 @@ def volume_problems(image, volume_gb):
     reasons = volume_fits(volume_gb, image)
     if not reasons:
         return []
+    need = image_disk_need_gb(image)
     return ["The boot volume is too small for image %s: %s. Set volume_size to at least %d GB, or leave it unset "
-            "(the default is the image's size)." % (image.get("name"), "; ".join(reasons),
-                                                  image_disk_need_gb(image))]
+            "(the default is the image's size)." % (image.get("name"), "; ".join(reasons), need)]
 
 
 def summary(problems):

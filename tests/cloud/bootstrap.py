@@ -144,7 +144,7 @@ def ready(cfg, timeout=120):
             states = {b: s.state for b, s in services.items()}
             raise SystemExit(f"compute not ready after {timeout}s: services {states}, "
                              f"hypervisors {len(hypervisors)}, resource providers {len(rps)}, volume services "
-                           f"{volume or 'not asked'}")
+                             f"{volume or 'not asked'}")
         time.sleep(0.5)
     log("compute and volume services ready")
 

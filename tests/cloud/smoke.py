@@ -171,8 +171,8 @@ def main():
             conn.compute.delete_volume_attachment(server, volume.id)
             volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60, interval=0.5)
             conn.block_storage.extend_volume(volume, 2)
-            volume = wait_for("volume extended", lambda: (lambda v: v if v.size == 2 and v.status == "available"
-                                                          else None)(conn.block_storage.get_volume(volume.id)))
+            wait_for("volume extended", lambda: conn.block_storage.get_volume(volume.id).size == 2)
+            conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=60, interval=0.5)
         with Step("server on m1.nodisk from a 1 GB volume made of cirros-like, ACTIVE (from the image: refused)"):
             nodisk = conn.compute.find_flavor("m1.nodisk").id
             try:

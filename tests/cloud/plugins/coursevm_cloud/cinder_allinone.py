@@ -20,7 +20,6 @@ import logging as python_logging  # noqa: E402
 
 from oslo_config import cfg  # noqa: E402
 from oslo_log import log as logging  # noqa: E402
-from oslo_privsep import priv_context  # noqa: E402
 import os_brick  # noqa: E402
 
 from cinder.common import config  # noqa: E402,F401
