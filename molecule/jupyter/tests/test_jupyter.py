@@ -1,6 +1,10 @@
 """What a student and an operator would check on the converged machine (runs with testinfra over ssh)."""
 
+import hashlib
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +20,9 @@ BASE = "http://127.0.0.1:8888/"
 # Runs on the VM as `python3 -c`: the probe itself (standard library only), which prints the same JSON as
 # tests/support/jupyter_login.py (that wrapper loads it by path, which the VM does not have).
 LOGIN_SCRIPT = (Path(__file__).resolve().parents[3] / "plugins" / "module_utils" / "jupyter_probe.py").read_text()
+ROOT = Path(__file__).resolve().parents[3]
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+EXTENSION = ROOT / "roles" / "jupyter" / "files" / "coursevm_password"
 
 
 def main_pid(host):
@@ -120,3 +127,49 @@ def test_notebook_folder_comes_back_after_deletion_and_restart(host):
 def test_unit_is_hardened(host, setting):
     key, value = setting.split("=")
     assert host.check_output("systemctl show -p %s --value jupyter", key) == value
+
+
+def converge():
+    """The scenario's converge.yml once more; returns (rc, output, changed count of the recap)."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_STDOUT_CALLBACK="default")
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or str(EPHEMERAL / "inventory")
+    result = subprocess.run(["ansible-playbook", "-i", inventory, str(ROOT / "molecule" / "jupyter" / "converge.yml")],
+                            capture_output=True, text=True, env=env, timeout=900, check=False)
+    output = result.stdout + result.stderr
+    changed = [int(n) for n in re.findall(r"\bchanged=(\d+)", output)]
+    return result.returncode, output, sum(changed)
+
+
+def venv_has(host, *distributions):
+    code = "import importlib.metadata as m, sys; [m.version(d) for d in sys.argv[1:]]"
+    return host.run("/opt/jupyter/bin/python -c %s " + " ".join(["%s"] * len(distributions)), code,
+                    *distributions).rc == 0
+
+
+# Last in the file: it changes the machine. A re-run checks the venv and the extension instead of running pip and
+# copying every file; what drifted must still come back, and the run after that changes nothing.
+def test_a_rerun_repairs_a_venv_and_an_extension_that_drifted(host):
+    purelib = host.check_output("/opt/jupyter/bin/python -c %s", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    extension = purelib + "/coursevm_password"
+    # A requirement of the role (ipykernel) and a dependency of one (json5, through jupyterlab-server).
+    host.check_output("/opt/jupyter/bin/python -m pip uninstall --yes --quiet ipykernel json5")
+    assert not venv_has(host, "ipykernel") and not venv_has(host, "json5")
+    host.check_output("printf '# drift\\n' >> %s/store.py && chmod 0600 %s/handlers.py && rm -f %s/identity.py",
+                      extension, extension, extension)
+
+    rc, output, changed = converge()
+    assert rc == 0, output[-4000:]
+    assert changed > 0, output[-4000:]
+    assert venv_has(host, "ipykernel", "json5"), output[-4000:]
+    for name in ("__init__.py", "handlers.py", "identity.py", "store.py"):
+        installed = host.file(extension + "/" + name)
+        assert installed.mode == 0o644 and installed.user == "root", name
+        assert installed.sha256sum == hashlib.sha256((EXTENSION / name).read_bytes()).hexdigest(), name
+    assert target.wait_until(lambda: answers(host), timeout=120)
+    assert login(host, PASSWORD)["login_ok"]
+    out = host.check_output("/opt/jupyter/bin/python -c %s %s %s %s", LOGIN_SCRIPT, BASE, PASSWORD, "1+1")
+    assert json.loads(out)["result"] == "2"
+
+    rc, output, changed = converge()
+    assert rc == 0 and changed == 0, output[-4000:]

@@ -438,6 +438,11 @@ def test_site_files(host):
     assert not host.file("/etc/nginx/sites-enabled/default").exists
     upgrade = host.file("/etc/nginx/conf.d/coursevm_websocket.conf").content_string
     assert "map $http_upgrade $connection_upgrade" in upgrade
+    # Plain requests reuse the upstream's kept-open connections to Jupyter (an empty Connection, not close).
+    assert "''      \"\";" in upgrade and "close" not in upgrade.split("map $http_upgrade")[1]
+    text = site.content_string
+    assert "upstream coursevm_jupyter {" in text and "keepalive 16;" in text
+    assert "proxy_pass http://coursevm_jupyter;" in text
 
 
 def test_tls_key_is_root_only(host, https_site):
