@@ -345,6 +345,7 @@ def test_rerun_rewrites_nothing(render, topology):
     ({"cohort_cidr": "10.0.0.1/24"}, "has host bits set"),
     ({"cohort_course": "TM351"}, "cohort_course 'TM351' must be 1-20 characters"),
     ({"cohort_topology": "star"}, "cohort_topology must be shared"),
+    ({"cohort_boot_from_volume": True}, "cohort_boot_from_volume"),
 ])
 def test_bad_input_writes_nothing(render, extra, expected):
     status, out, log = render.again("bad", **extra)
