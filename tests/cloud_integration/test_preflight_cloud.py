@@ -14,7 +14,8 @@ def test_missing_image_flavor_and_external_network_are_reported_at_once(ansible,
     assert image.startswith("Image t5a-no-such-image was not found. Images this project can use: ")
     assert "cirros-like" in image and image.endswith("Upload the course image first, or fix the image name.")
     assert flavor.startswith("Flavor t5a-no-such-flavor was not found. Flavors this project can use: "
-                             "m1.tiny (1 vCPU, 512 MB RAM, 1 GB disk); m1.course (2 vCPU, 2048 MB RAM, 20 GB disk)")
+                             "m1.tiny (1 vCPU, 512 MB RAM, 1 GB disk); m1.nodisk (2 vCPU, 2048 MB RAM, 0 GB disk); "
+                             "m1.course (2 vCPU, 2048 MB RAM, 20 GB disk)")
     assert network == ("External network t5a-no-such-net was not found. External networks of this cloud: public. "
                        "Set external_network to one of them.")
     for problem in result["problems"]:
