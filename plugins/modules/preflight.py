@@ -324,6 +324,14 @@ def volume_problems(image, volume_gb):
             "(the default is the image's size)." % (image.get("name"), "; ".join(reasons), need)]
 
 
+def quota_usage(quota_set, resources):
+    """{resource: {limit, used, reserved}} of a compute or block-storage quota set read with usage=True."""
+    usage = quota_set.usage or {}
+    reservation = quota_set.reservation or {}
+    return dict((resource, {"limit": getattr(quota_set, resource, None), "used": usage.get(resource, 0),
+                            "reserved": reservation.get(resource, 0)}) for resource in resources)
+
+
 def summary(problems):
     """The one fail_json message that lists every problem."""
     if len(problems) == 1:
@@ -568,12 +576,7 @@ class PreflightModule(CourseVMCloudModule):
         project = self.conn.current_project_id
         quotas = {}
         try:
-            qs = self.conn.compute.get_quota_set(project, usage=True)
-            usage = qs.usage or {}
-            reservation = qs.reservation or {}
-            for resource in COMPUTE_QUOTAS:
-                quotas[resource] = {"limit": getattr(qs, resource, None), "used": usage.get(resource, 0),
-                                    "reserved": reservation.get(resource, 0)}
+            quotas.update(quota_usage(self.conn.compute.get_quota_set(project, usage=True), COMPUTE_QUOTAS))
         except self.sdk.exceptions.SDKException as exc:
             self.warn("Could not read the project's compute quotas, so they were not checked: %s"
                       % what_went_wrong(exc))
@@ -592,12 +595,8 @@ class PreflightModule(CourseVMCloudModule):
                       % what_went_wrong(exc))
         if volumes:
             try:
-                vq = self.conn.block_storage.get_quota_set(project, usage=True)
-                usage = vq.usage or {}
-                reservation = vq.reservation or {}
-                for resource in VOLUME_QUOTAS:
-                    quotas[resource] = {"limit": getattr(vq, resource, None), "used": usage.get(resource, 0),
-                                        "reserved": reservation.get(resource, 0)}
+                quotas.update(quota_usage(self.conn.block_storage.get_quota_set(project, usage=True),
+                                          VOLUME_QUOTAS))
             except self.sdk.exceptions.SDKException as exc:
                 self.warn("Could not read the project's volume quotas, so they were not checked: %s"
                           % what_went_wrong(exc))

@@ -203,3 +203,9 @@ def test_a_boot_volume_too_small_names_the_size_that_holds_the_image():
     [problem] = preflight.volume_problems(IMAGE, 4)  # min_disk 5
     assert "volume_size" in problem and "at least 5 GB" in problem
     assert preflight.volume_problems(IMAGE, 5) == []
+
+
+def test_a_quota_set_read_with_usage_gives_limit_used_and_reserved():
+    quota_set = type("QuotaSet", (), {"volumes": 10, "gigabytes": -1, "usage": {"volumes": 3}, "reservation": None})
+    assert preflight.quota_usage(quota_set(), ("volumes", "gigabytes")) == {
+        "volumes": {"limit": 10, "used": 3, "reserved": 0}, "gigabytes": {"limit": -1, "used": 0, "reserved": 0}}
