@@ -15,7 +15,7 @@ from ansible_collections.coursevm.openstack.plugins.module_utils.names import (
 # The keys of a course-resources listing (playbooks/tasks/course_resources.yml) and the kind of each.
 LISTING_KINDS = {"servers": "server", "keypairs": "keypair", "ports": "port", "networks": "network",
                  "subnets": "subnet", "routers": "router", "security_groups": "security_group",
-                 "boot_volumes": "boot_volume"}
+                 "boot_volumes": "boot_volume", "data_volumes": "data_volume"}
 
 
 def resource_names(course, student=None, topology="shared"):

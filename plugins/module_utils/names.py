@@ -27,7 +27,7 @@ TOPOLOGIES = ("shared", "isolated")
 NETWORK_KINDS = ("network", "subnet", "router", "security_group")
 SUFFIXES = {"network": "net", "subnet": "subnet", "router": "router", "security_group": "sg"}
 # Cinder volumes: their own name space, so a student id ending in "-boot" cannot be mistaken for one.
-VOLUME_SUFFIXES = {"boot_volume": "boot"}
+VOLUME_SUFFIXES = {"boot_volume": "boot", "data_volume": "data"}
 
 COURSE_ID_PATTERN = r"[a-z0-9][a-z0-9_]{0,19}"
 STUDENT_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,30}"
@@ -128,7 +128,7 @@ def classify(course, name, kind):
 
     Returns ``("course", None)`` for the shared course network's resources, ``("student", <id>)`` for a
     student's server/keypair or isolated network resource, and None for anything else (other courses,
-    foreign names). ``kind`` is "server", "keypair", "port", "boot_volume" or one of NETWORK_KINDS.
+    foreign names). ``kind`` is "server", "keypair", "port", one of VOLUME_SUFFIXES or one of NETWORK_KINDS.
     """
     prefix = check_course(course) + "-"
     if not isinstance(name, str) or not name.startswith(prefix):

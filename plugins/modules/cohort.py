@@ -33,6 +33,11 @@ description:
     C(<course>-<student>-boot), instead of the flavor's root disk, as clouds whose flavors have a 0 GB disk
     need. Removing a student removes the boot volume too, unless O(terminate_volume=false) keeps it; the
     volumes kept are counted in C(kept_volumes).
+  - With O(student_volume_size), each student also gets a data volume of their own, C(<course>-<student>-data),
+    made once and attached to their server (the role C(coursevm.openstack.student_volume) formats it once and
+    mounts it where the notebooks and OpenRefine's projects live). It is never deleted with the server; a VM
+    rebuilt, or remade from a new image, gets the same volume back. Removing students keeps their data volumes
+    (counted in C(kept_data_volumes)) unless O(delete_data_volumes=true).
   - The course network and security group are not made here (role C(cloud_network) makes them); the module
     refuses to start when they are missing. Resource names come from the collection's one naming scheme
     (filter P(coursevm.openstack.resource_names#filter)).
@@ -111,6 +116,25 @@ options:
         at a broken VM's disk; it then counts against the volume quota until someone deletes it.
     type: bool
     default: true
+    version_added: 0.4.0
+  student_volume_size:
+    description:
+      - Size in GB of each student's data volume (C(<course>-<student>-data)); C(0), the default, gives none.
+      - An existing volume is reused as it is (never shrunk, never made again); a larger size than it has is
+        reported as a warning, not applied.
+    type: int
+    default: 0
+    version_added: 0.4.0
+  student_volume_type:
+    description: The Cinder volume type of new data volumes, with O(student_volume_size); default the cloud's.
+    type: str
+    version_added: 0.4.0
+  delete_data_volumes:
+    description:
+      - With O(state=absent), delete the removed students' data volumes too (after their servers are gone).
+        The default keeps them, and the student's work on them, counted in C(kept_data_volumes).
+    type: bool
+    default: false
     version_added: 0.4.0
   remove_failed:
     description: Remove the resources of a student whose server failed (the failed server, its port,
@@ -196,6 +220,25 @@ students:
     boot_volume:
       description: The ID of the server's boot volume with O(boot_from_volume), else null.
       type: str
+    data_volume:
+      description:
+        - The student's data volume (with O(student_volume_size), once attached), else null.
+        - C(device) is the device name the cloud reported for the attachment; the guest may name it
+          differently, so C(id) is what finds it (C(/dev/disk/by-id/virtio-<id>)).
+      type: dict
+      contains:
+        id:
+          description: The volume's ID.
+          type: str
+        name:
+          description: The volume's name, C(<course>-<student>-data).
+          type: str
+        size:
+          description: Its size in GB.
+          type: int
+        device:
+          description: The device name the cloud reported, for example C(/dev/vdb).
+          type: str
   sample:
     ab12:
       server: tm351-ab12
@@ -220,6 +263,12 @@ kept_volumes:
     O(terminate_volume=false), now or when their server was made).
   returned: always
   type: int
+kept_data_volumes:
+  description: With O(state=absent), how many data volumes of the removed students are left (all of them unless
+    O(delete_data_volumes=true)).
+  returned: always
+  type: int
+  version_added: 0.4.0
 """
 
 import base64
@@ -286,6 +335,11 @@ def volume_option_problems(params):
         problems.append("volume_size and volume_type are for boot volumes: set boot_from_volume: true too")
     if params["volume_size"] is not None and params["volume_size"] < 1:
         problems.append("volume_size must be at least 1 (GB); got %d" % params["volume_size"])
+    if params["student_volume_size"] < 0:
+        problems.append("student_volume_size must be 0 (no data volumes) or a size in GB; got %d"
+                        % params["student_volume_size"])
+    if params["student_volume_type"] and not params["student_volume_size"]:
+        problems.append("student_volume_type is for data volumes: set student_volume_size too")
     return problems
 
 
@@ -329,6 +383,9 @@ class CohortModule(CourseVMCloudModule):
         volume_size=dict(type="int"),
         volume_type=dict(type="str"),
         terminate_volume=dict(type="bool", default=True),
+        student_volume_size=dict(type="int", default=0),
+        student_volume_type=dict(type="str"),
+        delete_data_volumes=dict(type="bool", default=False),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module_kwargs = dict(
@@ -446,9 +503,13 @@ class CohortModule(CourseVMCloudModule):
                 problems.append("the boot volume is too small for image %s: %s; set volume_size to at least %d "
                                 "or leave it unset" % (p["image"], "; ".join(reasons),
                                                        image_disk_need_gb(image.to_dict(computed=False))))
-        if p["boot_from_volume"] and p["volume_type"] and self.conn.block_storage.find_type(
-                p["volume_type"], ignore_missing=True) is None:
-            problems.append("volume type %s was not found" % p["volume_type"])
+        for option, wanted in (("volume_type", p["boot_from_volume"]), ("student_volume_type", True)):
+            if wanted and p[option] and self.conn.block_storage.find_type(p[option], ignore_missing=True) is None:
+                problems.append("%s %s was not found" % (option.replace("_", " ") if option == "volume_type"
+                                                         else option, p[option]))
+        if p["student_volume_size"] and not self.conn.has_service("block-storage"):
+            problems.append("student_volume_size needs the block-storage (Cinder) service, which this cloud's "
+                            "catalog does not have")
         if not p["boot_from_volume"]:
             problems.extend("flavor %s has a 0 GB root disk, which Nova allows only for servers booted from a "
                             "volume: set boot_from_volume: true" % name
@@ -494,7 +555,7 @@ class CohortModule(CourseVMCloudModule):
                             "fixed_ip": self.fixed_ip(have["port"]),
                             "floating_ip": have["floating_ip"].floating_ip_address if have["floating_ip"] else None,
                             "actions": actions, "changed": bool(actions), "error": None,
-                            "boot_volume": self.boot_volume_of(have["server"])}
+                            "boot_volume": self.boot_volume_of(have["server"]), "data_volume": None}
             diff_before[sid] = state_of(have)
             diff_after[sid] = dict((k, "present") for k in ("keypair", "port", "server", "floating_ip"))
             status = str(have["server"].status).upper() if have["server"] else None
@@ -505,10 +566,13 @@ class CohortModule(CourseVMCloudModule):
                 self.warn("Server %s is %s, not ACTIVE: it was left as it is. Start it (openstack server start "
                           "%s) before configuring it." % (names["server"], status, names["server"]))
 
+        data_volumes = self.course_volumes("data_volume") if p["student_volume_size"] else {}
         if self.check_mode:
             for s, names, have in work:
                 if results[s["id"]]["actions"]:
                     results[s["id"]]["status"] = "PLANNED"
+            for s in students if p["student_volume_size"] else []:
+                self.plan_data_volume(data_volumes.get(s["id"], []), results[s["id"]])
             return self.finish(results, students, diff_before, diff_after)
 
         started = self.pool(lambda w: self.start_student(w[0], w[1], w[2], image, flavors, external,
@@ -521,6 +585,10 @@ class CohortModule(CourseVMCloudModule):
         failed = [w for w in waiting if results[w[0]["id"]]["status"] == "ERROR"]
         if failed:
             self.pool(lambda w: self.explain_and_remove(w[0], w[1], results[w[0]["id"]], image), failed)
+        if p["student_volume_size"]:
+            self.pool(lambda s: self.data_volume(s["id"], data_volumes.get(s["id"], []), results[s["id"]]),
+                      [s for s in students if results[s["id"]]["error"] is None
+                       and str(results[s["id"]]["status"]).upper() == "ACTIVE"])
         return self.finish(results, students, diff_before, diff_after)
 
     @staticmethod
@@ -596,8 +664,15 @@ class CohortModule(CourseVMCloudModule):
 
     @staticmethod
     def boot_volume_of(server):
-        """The ID of a server's boot volume (the first attached: Nova attaches it first), or None."""
-        volumes = (getattr(server, "attached_volumes", None) or []) if server is not None else []
+        """The ID of a server's boot volume (the first attached: Nova attaches it first), or None for a server
+        booted from an image (whose attached volumes are data volumes)."""
+        if server is None:
+            return None
+        image = getattr(server, "image", None)
+        image_id = image.get("id") if isinstance(image, dict) else getattr(image, "id", None)
+        if image_id:
+            return None
+        volumes = getattr(server, "attached_volumes", None) or []
         return volumes[0].get("id") if volumes and isinstance(volumes[0], dict) else None
 
     def name_boot_volume(self, sid, names, result):
@@ -620,6 +695,96 @@ class CohortModule(CourseVMCloudModule):
             self.warn("The boot volume of %s could not be named %s (%s); the VM works, but teardown with "
                       "terminate_volume=false will not find it by name." % (names["server"], names["boot_volume"],
                                                                             what_went_wrong(exc)))
+
+    # ---- the students' data volumes
+
+    @staticmethod
+    def data_volume_facts(volume, device=None):
+        return {"id": volume.id, "name": volume.name, "size": volume.size, "device": device}
+
+    @staticmethod
+    def attachment_to(volume, server_id):
+        """The volume's attachment to ``server_id`` (a dict with server_id and device), or None."""
+        return next((a for a in volume.attachments or [] if a.get("server_id") == server_id), None)
+
+    def plan_data_volume(self, volumes, result):
+        """Check mode: what the data volume step would do."""
+        volume = volumes[0] if volumes else None
+        if volume is None:
+            result["actions"].extend(["create data volume", "attach data volume"])
+        elif result["server_id"] is None or self.attachment_to(volume, result["server_id"]) is None:
+            result["actions"].append("attach data volume")
+        else:
+            return
+        result["changed"] = True
+
+    def data_volume(self, sid, volumes, result):
+        """The student's data volume made (once) and attached to their ACTIVE server. A volume is never made twice
+        nor taken from another server: a volume in use elsewhere is the student's error, with nothing changed."""
+        p = self.params
+        name = resource_names(p["course"], sid, p["topology"])["data_volume"]
+        server_id = result["server_id"]
+        if len(volumes) > 1:
+            # Two of the same name (made by hand?): take the one on this server, else the oldest; never guess twice.
+            volumes = sorted(volumes, key=lambda v: (self.attachment_to(v, server_id) is None, v.created_at or ""))
+            self.warn("Student %s has %d volumes named %s; %s is used, the others are left alone."
+                      % (sid, len(volumes), name, volumes[0].id))
+        volume = volumes[0] if volumes else None
+        try:
+            if volume is None:
+                volume = self.conn.block_storage.create_volume(
+                    name=name, size=p["student_volume_size"], volume_type=p["student_volume_type"] or None,
+                    description="coursevm %s/%s: the student's work, kept when the VM is rebuilt" % (p["course"], sid),
+                    metadata={"coursevm_course": p["course"], "coursevm_student": sid, "coursevm_volume": "data"})
+                result["actions"].append("create data volume")
+                result["changed"] = True
+            elif volume.size < p["student_volume_size"]:
+                self.warn("The data volume %s is %d GB, smaller than student_volume_size (%d GB); it is used as it "
+                          "is. Extend it by hand if the student needs more (openstack volume set --size)."
+                          % (name, volume.size, p["student_volume_size"]))
+            attachment = self.attachment_to(volume, server_id)
+            if attachment is None:
+                others = [a.get("server_id") for a in volume.attachments or []]
+                if others:
+                    raise StudentFailed({
+                        "kind": "data_volume",
+                        "explanation": "the data volume %s is attached to another server (%s), not to %s"
+                                       % (name, ", ".join(others), result["server"]),
+                        "next_step": "Find out why (openstack server show %s); once it is detached, run again."
+                                     % others[0]})
+                volume = self.wait_volume(volume.id, name, ("available",))
+                made = self.conn.compute.create_volume_attachment(server_id, volume_id=volume.id)
+                volume = self.wait_volume(volume.id, name, ("in-use",))
+                attachment = self.attachment_to(volume, server_id) or {"device": made.device}
+                result["actions"].append("attach data volume")
+                result["changed"] = True
+            result["data_volume"] = self.data_volume_facts(volume, attachment.get("device"))
+        except StudentFailed as exc:
+            result["error"] = exc.error
+        except Exception as exc:
+            if not self._is_cloud_error(exc):
+                raise
+            result["error"] = {"kind": "cloud", "explanation": "the data volume %s: %s" % (name, what_went_wrong(exc)),
+                               "next_step": "Run again; the volume is found by its name and reused."}
+
+    def wait_volume(self, volume_id, name, statuses):
+        """The volume once its status is one of ``statuses``; a volume in error (or gone) is the student's error."""
+        def settled(volume):
+            return volume is None or str(volume.status).lower() in statuses + ("error", "error_extending")
+
+        try:
+            volume = wait_until(lambda: self.conn.block_storage.find_volume(volume_id, ignore_missing=True), settled,
+                                self.params["timeout"], POLL_INTERVAL)
+        except WaitTimeout as exc:
+            raise StudentFailed({"kind": "timeout", "explanation": "the data volume %s was still %s after %s s" % (
+                name, getattr(exc.last, "status", "not ready"), self.params["timeout"]),
+                "next_step": "Run again; if it stays, `openstack volume show %s` tells why." % volume_id})
+        if volume is None or str(volume.status).lower() not in statuses:
+            raise StudentFailed({"kind": "data_volume",
+                                 "explanation": "the data volume %s is %s" % (name, volume.status if volume else "gone"),
+                                 "next_step": "Ask the cloud admins why (openstack volume show %s); the student's "
+                                              "data is on it, so it is not replaced." % volume_id})
+        return volume
 
     @staticmethod
     def encode(text):
@@ -709,8 +874,9 @@ class CohortModule(CourseVMCloudModule):
     def absent(self, student_ids):
         found = self.survey()
         if not student_ids:
-            # The whole course: also the students of whom only a kept boot volume is left.
-            student_ids = sorted(set(found) | set(self.boot_volumes()))
+            # The whole course: also the students of whom only a kept boot or data volume is left.
+            student_ids = sorted(set(found) | set(self.course_volumes("boot_volume"))
+                                 | set(self.course_volumes("data_volume")))
         results, diff_before, diff_after = {}, {}, {}
         work = []
         for sid in student_ids:
@@ -720,7 +886,7 @@ class CohortModule(CourseVMCloudModule):
                        for kind in ("floating_ip", "server", "port", "keypair") if have.get(kind + "s")]
             results[sid] = {"server": names["server"], "server_id": None, "status": "ABSENT", "fixed_ip": None,
                             "floating_ip": None, "actions": actions, "changed": bool(actions), "error": None,
-                            "boot_volume": None}
+                            "boot_volume": None, "data_volume": None}
             diff_before[sid] = state_of(self.pick(have))
             diff_after[sid] = dict((k, "absent") for k in ("keypair", "port", "server", "floating_ip"))
             if actions:
@@ -741,30 +907,32 @@ class CohortModule(CourseVMCloudModule):
             # Ports and keypairs go once their servers are gone (a port in use by a server cannot go first).
             self.pool(lambda item: self.remove_rest(item[0], item[1], results[item[0]]),
                       [w for w in work if results[w[0]]["error"] is None])
-        kept = self.boot_volumes_left(student_ids, results)
-        return self.finish(results, [{"id": sid} for sid in student_ids], diff_before, diff_after, kept)
+        kept = self.volumes_left("boot_volume", student_ids, results, self.params["terminate_volume"])
+        kept_data = self.volumes_left("data_volume", student_ids, results, self.params["delete_data_volumes"])
+        return self.finish(results, [{"id": sid} for sid in student_ids], diff_before, diff_after, kept, kept_data)
 
-    def boot_volumes(self):
-        """{student id: [boot volumes named for them]} of the course; {} on a cloud without Cinder."""
+    def course_volumes(self, kind):
+        """{student id: [volumes of ``kind`` named for them]} of the course; {} on a cloud without Cinder."""
         if not self.conn.has_service("block-storage"):
             return {}
         found = {}
         for volume in self.conn.block_storage.volumes(details=True):
-            owner = classify(self.params["course"], volume.name, "boot_volume")
+            owner = classify(self.params["course"], volume.name, kind)
             if owner:
                 found.setdefault(owner[1], []).append(volume)
         return found
 
-    def boot_volumes_left(self, student_ids, results):
-        """After the servers are gone: the students' boot volumes still there are deleted (terminate_volume, the
-        default; Nova deletes those it made so itself) and waited for, or counted as kept. A cloud without Cinder
-        has none. Returns how many were kept."""
-        left = self.students_volumes(student_ids, results)
-        if not self.params["terminate_volume"]:
+    def volumes_left(self, kind, student_ids, results, delete):
+        """After the servers are gone: the students' volumes of ``kind`` still there are deleted (``delete``; Nova
+        deletes boot volumes it made so itself) and waited for, or counted as kept. A cloud without Cinder has
+        none. Returns how many were kept."""
+        left = self.students_volumes(kind, student_ids, results)
+        if not delete:
             return len(left)
+        what = kind.replace("_", " ")
         if self.check_mode:
             for sid, volume in left:
-                results[sid]["actions"].append("remove boot volume")
+                results[sid]["actions"].append("remove " + what)
                 results[sid]["changed"] = True
             return 0
 
@@ -772,13 +940,13 @@ class CohortModule(CourseVMCloudModule):
             sid, volume = item
             try:
                 self.conn.block_storage.delete_volume(volume.id, ignore_missing=True)
-                results[sid]["actions"].append("remove boot volume")
+                results[sid]["actions"].append("remove " + what)
                 results[sid]["changed"] = True
             except Exception as exc:
                 if not self._is_cloud_error(exc):
                     raise
-                results[sid]["error"] = {"kind": "cloud", "explanation": "the boot volume %s could not be deleted: "
-                                         "%s" % (volume.name, what_went_wrong(exc)),
+                results[sid]["error"] = {"kind": "cloud", "explanation": "the %s %s could not be deleted: %s"
+                                                                         % (what, volume.name, what_went_wrong(exc)),
                                          "next_step": "Run again; if it stays, delete it (openstack volume delete "
                                                       "%s)." % volume.id}
 
@@ -794,18 +962,18 @@ class CohortModule(CourseVMCloudModule):
                 for sid, volume in left:
                     results[sid]["error"] = results[sid]["error"] or {
                         "kind": "timeout",
-                        "explanation": "the boot volume %s was still %s after %s s" % (
-                            volume.name, volume.status, self.params["timeout"]),
+                        "explanation": "the %s %s was still %s after %s s" % (
+                            what, volume.name, volume.status, self.params["timeout"]),
                         "next_step": "Run again; if it stays, `openstack volume show %s` tells what holds it."
                                      % volume.id}
                 break
             time.sleep(POLL_INTERVAL)
-            left = self.students_volumes(student_ids, results)
+            left = self.students_volumes(kind, student_ids, results)
         return 0
 
-    def students_volumes(self, student_ids, results):
-        """[(student id, boot volume)] of the students without an error so far."""
-        volumes = self.boot_volumes()
+    def students_volumes(self, kind, student_ids, results):
+        """[(student id, volume of ``kind``)] of the students without an error so far."""
+        volumes = self.course_volumes(kind)
         return [(sid, volume) for sid in student_ids for volume in volumes.get(sid, [])
                 if results[sid]["error"] is None]
 
@@ -871,12 +1039,12 @@ class CohortModule(CourseVMCloudModule):
 
     # ---- the answer
 
-    def finish(self, results, students, before, after, kept_volumes=0):
+    def finish(self, results, students, before, after, kept_volumes=0, kept_data_volumes=0):
         failed = [s["id"] for s in students if results[s["id"]]["error"] is not None]
         changed = any(r["changed"] for r in results.values())
         answer = dict(changed=changed, students=results, failed_students=failed,
                       public_addresses=sum(1 for r in results.values() if r["floating_ip"]),
-                      kept_volumes=kept_volumes)
+                      kept_volumes=kept_volumes, kept_data_volumes=kept_data_volumes)
         if self.ansible._diff:
             answer["diff"] = {"before": before, "after": after}
         if failed:

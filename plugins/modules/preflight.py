@@ -95,6 +95,18 @@ options:
     description: The Cinder volume type of the boot volumes, with O(boot_from_volume); default the cloud's.
     type: str
     version_added: 0.4.0
+  student_volume_size:
+    description:
+      - Size in GB of each student's data volume (as M(coursevm.openstack.cohort) makes with the same option);
+        C(0) for none. The students without one yet are counted against the volume quotas (C(volumes),
+        C(gigabytes)).
+    type: int
+    default: 0
+    version_added: 0.4.0
+  student_volume_type:
+    description: The Cinder volume type of the data volumes, with O(student_volume_size); it must exist.
+    type: str
+    version_added: 0.4.0
 attributes:
   check_mode:
     support: full
@@ -156,6 +168,11 @@ facts:
       returned: always
     boot_volume:
       description: The boot volume each student gets (size GB, type), or null without O(boot_from_volume).
+      type: dict
+      returned: always
+    data_volumes:
+      description: With O(student_volume_size), the data volume each student gets (size GB, type) and how
+        many are still to be made (C(missing)); else null.
       type: dict
       returned: always
     cohort_needs:
@@ -243,11 +260,16 @@ def course_needs(security_group_rules):
 
 
 def cohort_needs(flavor, count, security_group_rules, default_group_exists=True, topology="isolated",
-                 course_network_exists=False, volume_gb=None):
-    """What ``count`` students take, plus the course network (shared, when it is still to come) and the
-    project's default security group (when it is still to come)."""
+                 course_network_exists=False, volume_gb=None, data_volumes=(0, 0)):
+    """What ``count`` students take, plus the course network (shared, when it is still to come), the
+    project's default security group (when it is still to come) and ``data_volumes`` (how many data volumes are
+    still to be made, of how many GB each)."""
     needs = dict((k, v * count) for k, v in per_environment_needs(flavor, security_group_rules, topology,
                                                                   volume_gb).items())
+    data_count, data_gb = data_volumes
+    if data_count and data_gb:
+        needs["volumes"] = needs.get("volumes", 0) + data_count
+        needs["gigabytes"] = needs.get("gigabytes", 0) + data_count * data_gb
     if topology == "shared" and not course_network_exists:
         for k, v in course_needs(security_group_rules).items():
             needs[k] = needs.get(k, 0) + v
@@ -372,6 +394,8 @@ class PreflightModule(CourseVMCloudModule):
         boot_from_volume=dict(type="bool", default=False),
         volume_size=dict(type="int"),
         volume_type=dict(type="str"),
+        student_volume_size=dict(type="int", default=0),
+        student_volume_type=dict(type="str"),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -387,6 +411,11 @@ class PreflightModule(CourseVMCloudModule):
             self.fail_json(msg="volume_size and volume_type are for boot volumes: set boot_from_volume: true too")
         if volume_size is not None and volume_size < 1:
             self.fail_json(msg="volume_size must be at least 1 (GB); got %d" % volume_size)
+        data_gb = self.params["student_volume_size"]
+        if data_gb < 0:
+            self.fail_json(msg="student_volume_size must be 0 (no data volumes) or a size in GB; got %d" % data_gb)
+        if self.params["student_volume_type"] and not data_gb:
+            self.fail_json(msg="student_volume_type is for data volumes: set student_volume_size too")
         topology = self.params["topology"]
         if self.params["course"] is not None:
             try:
@@ -400,7 +429,7 @@ class PreflightModule(CourseVMCloudModule):
         facts = {"image": None, "flavor": None, "external_network": None, "flavors_that_fit": [],
                  "cohort_needs": {}, "quotas": {}, "environments_that_fit": None, "missing_students": None,
                  "course_network_exists": False, "public_addresses": None, "free_public_addresses": None,
-                 "boot_volume": None}
+                 "boot_volume": None, "data_volumes": None}
         course_network_exists = False
         if self.params["course"] is not None:
             course_network_exists, missing = self.look_at_course(problems)
@@ -422,6 +451,13 @@ class PreflightModule(CourseVMCloudModule):
                 problems.extend(volume_problems(image, volume_gb))
         if bfv and self.params["volume_type"]:
             self.find_volume_type(problems)
+        data_count = 0
+        if data_gb:
+            if self.params["student_volume_type"]:
+                self.find_volume_type(problems, "student_volume_type")
+            data_count = self.data_volumes_missing(count, problems)
+            facts["data_volumes"] = {"size": data_gb, "type": self.params["student_volume_type"],
+                                     "missing": data_count}
             if str(image.get("status")).lower() != "active":
                 problems.append("Image %s is %s, not active, so no server can boot from it. Wait for its upload "
                                 "to finish, or upload it again." % (image["name"], image.get("status")))
@@ -446,8 +482,9 @@ class PreflightModule(CourseVMCloudModule):
                                      if topology == "isolated" else ""))
 
         if self.params["check_quotas"] and count > 0:
-            quotas, default_group = self.read_quotas(volumes=bfv)
-            needs = cohort_needs(flavor, count, rules, default_group, topology, course_network_exists, volume_gb)
+            quotas, default_group = self.read_quotas(volumes=bfv or bool(data_gb))
+            needs = cohort_needs(flavor, count, rules, default_group, topology, course_network_exists, volume_gb,
+                                 (data_count, data_gb))
             facts["cohort_needs"] = needs
             facts["quotas"] = quotas
             if flavor:
@@ -498,18 +535,30 @@ class PreflightModule(CourseVMCloudModule):
                            or "none"))
         return None
 
-    def find_volume_type(self, problems):
-        name = self.params["volume_type"]
+    def data_volumes_missing(self, count, problems):
+        """How many of the students have no data volume yet (``count`` without course and students)."""
+        if not self.conn.has_service("block-storage"):
+            problems.append("student_volume_size needs the block-storage (Cinder) service, which this cloud's "
+                            "catalog does not have. Leave student_volume_size at 0 on this cloud.")
+            return 0
+        if self.params["course"] is None or self.params["students"] is None:
+            return count
+        have = set(o[1] for o in (classify(self.params["course"], v.name, "data_volume")
+                                  for v in self.conn.block_storage.volumes()) if o)
+        return len([s for s in self.params["students"] if s not in have])
+
+    def find_volume_type(self, problems, option="volume_type"):
+        name = self.params[option]
         try:
             found = self.conn.block_storage.find_type(name, ignore_missing=True)
         except self.sdk.exceptions.SDKException as exc:
-            problems.append("The volume types could not be read (%s), so volume_type %s could not be checked. "
-                            "Does this cloud have a block-storage (Cinder) service?" % (what_went_wrong(exc), name))
+            problems.append("The volume types could not be read (%s), so %s %s could not be checked. Does this "
+                            "cloud have a block-storage (Cinder) service?" % (what_went_wrong(exc), option, name))
             return
         if found is None:
             types = sorted(t.name for t in self.conn.block_storage.types() if t.name)
-            problems.append("Volume type %s was not found. Volume types of this cloud: %s. Set volume_type to one "
-                            "of them, or leave it unset for the cloud's default." % (name, some(types)))
+            problems.append("Volume type %s was not found. Volume types of this cloud: %s. Set %s to one of them, "
+                            "or leave it unset for the cloud's default." % (name, some(types), option))
 
     def find_external_network(self, problems):
         name = self.params["external_network"]

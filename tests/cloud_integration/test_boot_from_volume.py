@@ -5,7 +5,9 @@ an image onto it for anyone but an admin. provision.yml refuses it in preflight,
 cohort_boot_from_volume is on; with it, each student's server boots from a volume Nova makes from the image,
 named <course>-<student>-boot, whose data is a real file of the cloud's volume backend. Teardown removes the boot
 volumes with the servers, or keeps them when asked, and a later teardown removes what was kept. Every resource is
-named `t18-...`. Last, a volume attached to a server of course-vm is a real disk in the machine that plays it.
+named `t18-...`. With cohort_student_volume_size each student also gets a data volume, <course>-<student>-data,
+attached to their server, attached again to the server that replaces it, and kept by teardown unless
+teardown_volumes=true. Last, a volume attached to a server of course-vm is a real disk in the machine that plays it.
 """
 
 import os
@@ -22,6 +24,7 @@ STUDENTS = ("s1", "s2", "s3")
 VOLUMES_DIR = "/var/lib/coursevm-cloud/data/cinder/volumes"
 TASK = "Provision every student's keypair, port, server and floating IP"
 BFV = {"cohort_flavor": "m1.nodisk", "cohort_boot_from_volume": True}
+DATA = dict(BFV, cohort_student_volume_size=1)
 
 
 def volumes(conn):
@@ -102,14 +105,6 @@ def test_each_server_boots_from_its_own_named_volume_kept_as_a_real_file(provisi
         assert os.stat(path).st_size == GIB
 
 
-def test_rerun_changes_nothing(provisioned, run, roster, conn):
-    before = dict((name, v.id) for name, v in volumes(conn).items())
-    status, out, errors = run("provision.yml", cohort_roster=roster, **BFV)
-    assert status == 0, errors
-    assert cohort_support.changed_total(out) == 0
-    assert dict((name, v.id) for name, v in volumes(conn).items()) == before
-
-
 def test_preflight_counts_a_volume_per_student_against_the_volume_quotas(provisioned, ansible):
     args = {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.nodisk", "count": 300, "boot_from_volume": True,
             "volume_size": 4, "check_quotas": True}
@@ -139,27 +134,95 @@ def test_a_boot_volume_smaller_than_the_image_is_refused(provisioned, ansible, t
     assert cohort.get("failed") is True and cohort.get("changed") is not True
 
 
-def test_teardown_of_one_student_can_keep_the_boot_volume(provisioned, run, conn):
+@pytest.fixture(scope="module")
+def with_data_volumes(provisioned, run, roster):
+    status, out, errors = run("provision.yml", cohort_roster=roster, **DATA)
+    assert status == 0, errors
+    return out
+
+
+def test_each_student_gets_a_data_volume_of_their_own_attached_to_their_server(with_data_volumes, conn):
+    result = cohort_support.task_result(with_data_volumes, TASK)
+    found = volumes(conn)
+    for student in STUDENTS:
+        server = conn.compute.find_server(PREFIX + student)
+        data = found[PREFIX + student + "-data"]
+        assert data.status == "in-use" and [a["server_id"] for a in data.attachments] == [server.id]
+        assert data.size == 1 and not data.is_bootable
+        assert data.metadata == {"coursevm_course": COURSE, "coursevm_student": student, "coursevm_volume": "data"}
+        answer = result["students"][student]
+        assert answer["data_volume"]["id"] == data.id and answer["data_volume"]["device"].startswith("/dev/")
+        # Attached second, it is not taken for the boot volume.
+        assert answer["boot_volume"] == found[PREFIX + student + "-boot"].id
+        assert answer["actions"] == ["create data volume", "attach data volume"]
+
+
+def test_a_rerun_changes_nothing_boot_or_data_volumes_included(with_data_volumes, run, roster, conn):
+    before = dict((name, v.id) for name, v in volumes(conn).items())
+    status, out, errors = run("provision.yml", cohort_roster=roster, **DATA)
+    assert status == 0, errors
+    assert cohort_support.changed_total(out) == 0
+    assert dict((name, v.id) for name, v in volumes(conn).items()) == before
+
+
+def test_a_replaced_server_gets_the_same_data_volume_back(with_data_volumes, run, roster, conn):
+    data = volumes(conn)[PREFIX + "s2-data"]
+    old = conn.compute.find_server(PREFIX + "s2")
+    conn.compute.delete_server(old)
+    conn.compute.wait_for_delete(old, wait=180)
+    assert conn.block_storage.get_volume(data.id).status == "available"  # Nova let go of it, and kept it
+    status, out, errors = run("provision.yml", cohort_roster=roster, **DATA)
+    assert status == 0, errors
+    new = conn.compute.find_server(PREFIX + "s2")
+    assert new.id != old.id
+    again = volumes(conn)[PREFIX + "s2-data"]
+    assert again.id == data.id and [a["server_id"] for a in again.attachments] == [new.id]
+    result = cohort_support.task_result(out, TASK)["students"]["s2"]
+    assert "create data volume" not in result["actions"] and "attach data volume" in result["actions"]
+
+
+def test_preflight_counts_only_the_data_volumes_still_to_be_made(with_data_volumes, ansible):
+    args = {"cloud": CLOUD, "image": "cirros-like", "flavor": "m1.nodisk", "boot_from_volume": True,
+            "course": COURSE, "students": list(STUDENTS) + ["s4"], "count": 4, "student_volume_size": 3,
+            "check_quotas": True}
+    facts = ansible("preflight", args)["facts"]
+    assert facts["data_volumes"] == {"size": 3, "type": None, "missing": 1}
+    # s4's boot volume (1 GB) and data volume (3 GB).
+    assert facts["cohort_needs"]["volumes"] == 2 and facts["cohort_needs"]["gigabytes"] == 4
+
+
+def test_teardown_of_one_student_can_keep_the_boot_volume(with_data_volumes, run, conn):
     kept = volumes(conn)[PREFIX + "s1-boot"]
+    data = volumes(conn)[PREFIX + "s1-data"]
     status, out, errors = run("teardown.yml", teardown_student="s1", teardown_keep_boot_volumes=True)
     assert status == 0, errors
     assert conn.compute.find_server(PREFIX + "s1") is None
     volume = conn.block_storage.get_volume(kept.id)
     assert volume.status == "available" and volume.attachments == []
     removed = cohort_support.task_result(out, "Remove every student's floating IP, server, port and keypair")
-    assert removed["kept_volumes"] == 1
+    assert removed["kept_volumes"] == 1 and removed["kept_data_volumes"] == 1
+    assert conn.block_storage.get_volume(data.id).status == "available"  # the student's work stays
     # The others are untouched.
     assert all(volumes(conn)[PREFIX + s + "-boot"].status == "in-use" for s in ("s2", "s3"))
 
 
-def test_teardown_of_the_course_removes_every_boot_volume_kept_or_attached(provisioned, run, conn):
-    ids = [v.id for v in volumes(conn).values()]
-    assert len(ids) == 3 and all(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in ids)
-    status, unused, errors = run("teardown.yml", teardown_whole_course=True)
+def test_teardown_of_the_course_keeps_the_data_volumes_until_asked(with_data_volumes, run, conn):
+    boot = [v.id for name, v in volumes(conn).items() if name.endswith("-boot")]
+    data = dict((name, v.id) for name, v in volumes(conn).items() if name.endswith("-data"))
+    assert len(boot) == 3 and all(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in boot)
+    status, out, errors = run("teardown.yml", teardown_whole_course=True)
+    assert status == 0, errors
+    removed = cohort_support.task_result(out, "Remove every student's floating IP, server, port and keypair")
+    assert removed["kept_volumes"] == 0 and removed["kept_data_volumes"] == 3
+    assert dict((name, v.id) for name, v in volumes(conn).items()) == data
+    assert all(v.status == "available" for v in volumes(conn).values())
+    assert not any(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in boot)
+    # Asked: the data volumes go, and nothing of the course is left.
+    status, out, errors = run("teardown.yml", teardown_whole_course=True, teardown_volumes=True)
     assert status == 0, errors
     assert cohort_support.left_over(conn, PREFIX) == {}
     assert volumes(conn) == {}
-    assert not any(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in ids)
+    assert not any(os.path.exists(os.path.join(VOLUMES_DIR, "volume-" + i)) for i in data.values())
 
 
 MACHINES_PY = ["/usr/bin/python3", str(ROOT / "tests" / "machines" / "machines.py")]

@@ -8,7 +8,8 @@ from ansible_collections.coursevm.openstack.plugins.module_utils import names
 def test_shared_student_uses_the_course_network_and_has_its_own_server_keypair_and_port():
     assert names.resource_names("tm351", "ab12") == {
         "network": "tm351-net", "subnet": "tm351-subnet", "router": "tm351-router", "security_group": "tm351-sg",
-        "server": "tm351-ab12", "keypair": "tm351-ab12", "port": "tm351-ab12", "boot_volume": "tm351-ab12-boot"}
+        "server": "tm351-ab12", "keypair": "tm351-ab12", "port": "tm351-ab12", "boot_volume": "tm351-ab12-boot",
+        "data_volume": "tm351-ab12-data"}
 
 
 def test_isolated_student_has_a_network_of_its_own():
@@ -46,6 +47,8 @@ def test_unsafe_ids_and_unknown_topologies_are_refused(course, student, topology
     ("tm351-ab12", "boot_volume", None),            # a volume Nova made unnamed, or someone else's
     ("tm351-boot", "boot_volume", None),
     ("tm351-ab12-data", "boot_volume", None),
+    ("tm351-ab12-data", "data_volume", ("student", "ab12")),
+    ("tm351-ab12-boot", "data_volume", None),
     ("tm3510-ab12", "server", None),               # another course that starts alike
     ("tm351_x-ab12", "server", None),
     ("tm351-AB12", "server", None),

@@ -61,7 +61,8 @@ def test_diff_state_says_which_resources_exist():
 
 
 def volume_params(**given):
-    return dict({"boot_from_volume": False, "volume_size": None, "volume_type": None}, **given)
+    return dict({"boot_from_volume": False, "volume_size": None, "volume_type": None, "student_volume_size": 0,
+                 "student_volume_type": None}, **given)
 
 
 def test_volume_options_need_boot_from_volume_and_a_positive_size():
@@ -70,6 +71,14 @@ def test_volume_options_need_boot_from_volume_and_a_positive_size():
     assert len(cohort.volume_option_problems(volume_params(volume_size=20))) == 1
     assert len(cohort.volume_option_problems(volume_params(volume_type="ssd"))) == 1
     assert len(cohort.volume_option_problems(volume_params(boot_from_volume=True, volume_size=0))) == 1
+
+
+def test_data_volume_options_need_a_size_that_is_not_negative():
+    assert cohort.volume_option_problems(volume_params(student_volume_size=5, student_volume_type="ssd")) == []
+    [negative] = cohort.volume_option_problems(volume_params(student_volume_size=-1))
+    assert negative.startswith("student_volume_size")
+    [orphan_type] = cohort.volume_option_problems(volume_params(student_volume_type="ssd"))
+    assert orphan_type.startswith("student_volume_type")
 
 
 class FakeImage(object):
@@ -97,3 +106,64 @@ def test_the_boot_volume_is_the_first_attached():
     server = type("Server", (), {"attached_volumes": [{"id": "v1", "delete_on_termination": True}, {"id": "v2"}]})
     assert cohort.CohortModule.boot_volume_of(server()) == "v1"
     assert cohort.CohortModule.boot_volume_of(type("Server", (), {"attached_volumes": []})()) is None
+
+
+def test_a_server_booted_from_an_image_has_no_boot_volume_only_data_volumes():
+    server = type("Server", (), {"image": {"id": "image-id"}, "attached_volumes": [{"id": "data"}]})
+    assert cohort.CohortModule.boot_volume_of(server()) is None
+    from_volume = type("Server", (), {"image": {"id": ""}, "attached_volumes": [{"id": "boot"}, {"id": "data"}]})
+    assert cohort.CohortModule.boot_volume_of(from_volume()) == "boot"
+
+
+class Volume(object):
+    def __init__(self, vid, server_ids=(), size=5, status=None):
+        self.id, self.name, self.size, self.created_at = vid, "c1-ab12-data", size, ""
+        self.attachments = [{"server_id": s, "device": "/dev/vdb"} for s in server_ids]
+        self.status = status or ("in-use" if server_ids else "available")
+
+
+def data_module(check_mode=False):
+    module = cohort.CohortModule.__new__(cohort.CohortModule)
+    module.params = {"course": "c1", "topology": "shared", "student_volume_size": 5, "student_volume_type": None,
+                     "timeout": 5}
+    module.check_mode = check_mode
+    module.warnings = []
+    module.warn = module.warnings.append
+    return module
+
+
+def test_check_mode_plans_the_data_volume_from_what_exists():
+    module = data_module(check_mode=True)
+    plans = []
+    for volumes, server_id in (([], None), ([Volume("v")], "s1"), ([Volume("v", ["s1"])], "s1")):
+        result = {"actions": [], "changed": False, "server_id": server_id}
+        module.plan_data_volume(volumes, result)
+        plans.append((result["actions"], result["changed"]))
+    assert plans == [(["create data volume", "attach data volume"], True), (["attach data volume"], True),
+                     ([], False)]
+
+
+def test_a_data_volume_attached_to_another_server_is_the_students_error_and_nothing_is_done():
+    module = data_module()
+
+    class Untouchable(object):
+        def __getattr__(self, name):
+            raise AssertionError("the cloud was asked to %s" % name)
+
+    module.conn = type("Conn", (), {"block_storage": Untouchable(), "compute": Untouchable()})()
+    result = {"actions": [], "changed": False, "server_id": "new", "server": "c1-ab12", "error": None,
+              "data_volume": None}
+    module.data_volume("ab12", [Volume("v", ["old"])], result)
+    assert result["error"]["kind"] == "data_volume" and result["changed"] is False
+    assert result["data_volume"] is None
+
+
+def test_an_attached_data_volume_is_reported_with_its_device_and_a_smaller_one_is_warned_about():
+    module = data_module()
+    module.params["student_volume_size"] = 8
+    result = {"actions": [], "changed": False, "server_id": "s1", "server": "c1-ab12", "error": None,
+              "data_volume": None}
+    module.data_volume("ab12", [Volume("v", ["s1"], size=5)], result)
+    assert result["data_volume"] == {"id": "v", "name": "c1-ab12-data", "size": 5, "device": "/dev/vdb"}
+    assert result["changed"] is False and result["error"] is None
+    assert len(module.warnings) == 1

@@ -209,3 +209,15 @@ def test_a_quota_set_read_with_usage_gives_limit_used_and_reserved():
     quota_set = type("QuotaSet", (), {"volumes": 10, "gigabytes": -1, "usage": {"volumes": 3}, "reservation": None})
     assert preflight.quota_usage(quota_set(), ("volumes", "gigabytes")) == {
         "volumes": {"limit": 10, "used": 3, "reserved": 0}, "gigabytes": {"limit": -1, "used": 0, "reserved": 0}}
+
+
+def test_data_volumes_still_to_be_made_count_against_the_volume_quotas():
+    flavor = {"vcpus": 1, "ram": 1024, "disk": 10}
+    without = preflight.cohort_needs(flavor, 3, 2, topology="shared", course_network_exists=True)
+    assert "volumes" not in without
+    needs = preflight.cohort_needs(flavor, 3, 2, topology="shared", course_network_exists=True,
+                                   data_volumes=(2, 5))
+    assert needs["volumes"] == 2 and needs["gigabytes"] == 10
+    both = preflight.cohort_needs(flavor, 3, 2, topology="shared", course_network_exists=True, volume_gb=4,
+                                  data_volumes=(3, 5))
+    assert both["volumes"] == 6 and both["gigabytes"] == 3 * 4 + 3 * 5
