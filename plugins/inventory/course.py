@@ -18,7 +18,9 @@ description:
   - Host variables - C(ansible_host) (the floating IP), C(ansible_user), C(ansible_ssh_private_key_file),
     C(ansible_python_interpreter), C(credentials_student) and C(credentials_course) (what the credentials role and
     the playbooks read), and C(coursevm_server_id), C(coursevm_server_status), C(coursevm_floating_ip),
-    C(coursevm_fixed_ip), C(coursevm_image_id), C(coursevm_problem) (why a VM is not ready, or null).
+    C(coursevm_fixed_ip), C(coursevm_image_id), C(coursevm_problem) (why a VM is not ready, or null), and
+    C(coursevm_data_volume) (the student's data volume attached to the VM, with id, name, size and device, or null;
+    what configure.yml mounts).
   - Groups - C(course_vms) holds the VMs that are ACTIVE and have a floating IP (the group every playbook targets);
     C(course_<course>) holds every student of the course found in the cloud; C(coursevm_not_ready) holds the
     students whose server is not ACTIVE, has no floating IP, or is gone while its port or floating IP is left.
@@ -98,19 +100,21 @@ from ansible.errors import AnsibleParserError  # noqa: E402  # pylint: disable=w
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402  # pylint: disable=wrong-import-position
 
 from ansible_collections.coursevm.openstack.plugins.module_utils.names import (  # noqa: E402  # pylint: disable=wrong-import-position
-    BadName, COURSE_ID_RULE, STUDENT_ID_RE, check_course, server_name)
+    BadName, COURSE_ID_RULE, STUDENT_ID_RE, check_course, resource_names, server_name)
 
 READY_GROUP = "course_vms"
 NOT_READY_GROUP = "coursevm_not_ready"
 
 
-def course_hosts(course, servers, ports, floating_ips):
+def course_hosts(course, servers, ports, floating_ips, volumes=()):
     """The course's students as host records, from plain listings (pure, unit-tested).
 
     ``servers``: dicts with id, name, status, metadata, image_id; ``ports``: dicts with id, name, device_id,
-    device_owner, fixed_ips (list of ip addresses); ``floating_ips``: dicts with floating_ip_address, port_id.
-    Returns {host name: record}, a record holding student, server_id, status, floating_ip, fixed_ip, image_id
-    and problem (None when the VM is ACTIVE with a floating IP).
+    device_owner, fixed_ips (list of ip addresses); ``floating_ips``: dicts with floating_ip_address, port_id;
+    ``volumes``: dicts with id, name, size, attachments (dicts with server_id, device).
+    Returns {host name: record}, a record holding student, server_id, status, floating_ip, fixed_ip, image_id,
+    data_volume (the student's <course>-<student>-data volume attached to the server, as the cohort module returns
+    it, or None) and problem (None when the VM is ACTIVE with a floating IP).
     """
     prefix = "%s-" % course
     fip_of_port = dict((ip["port_id"], ip["floating_ip_address"]) for ip in floating_ips if ip.get("port_id"))
@@ -126,7 +130,12 @@ def course_hosts(course, servers, ports, floating_ips):
         fixed = [ip for p in mine for ip in p.get("fixed_ips") or []]
         record = dict(student=student, server_id=server["id"], status=server.get("status") or "UNKNOWN",
                       floating_ip=fips[0] if fips else None, fixed_ip=fixed[0] if fixed else None,
-                      image_id=server.get("image_id"), problem=None)
+                      image_id=server.get("image_id"), data_volume=None, problem=None)
+        for volume in volumes:
+            attached = [a for a in volume.get("attachments") or [] if a.get("server_id") == server["id"]]
+            if volume.get("name") == resource_names(course, student)["data_volume"] and attached:
+                record["data_volume"] = dict(id=volume["id"], name=volume["name"], size=volume.get("size"),
+                                             device=attached[0].get("device"))
         if record["status"] != "ACTIVE":
             record["problem"] = "server is %s, not ACTIVE" % record["status"]
         elif not fips:
@@ -144,7 +153,7 @@ def course_hosts(course, servers, ports, floating_ips):
             continue  # another course's or a hand-made server: not ours to name
         hosts[name] = dict(student=student, server_id=None, status="MISSING",
                            floating_ip=fip_of_port.get(port["id"]),
-                           fixed_ip=(port.get("fixed_ips") or [None])[0], image_id=None,
+                           fixed_ip=(port.get("fixed_ips") or [None])[0], image_id=None, data_volume=None,
                            problem="no server (its port%s is left)" % (
                                " and floating IP" if port["id"] in fip_of_port else ""))
     return hosts
@@ -217,13 +226,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                      for p in conn.network.ports(project_id=project)]
             fips = [dict(floating_ip_address=ip.floating_ip_address, port_id=ip.port_id)
                     for ip in conn.network.ips(project_id=project)]
+            # The students' data volumes (cohort_student_volume_size), so a day-two configure.yml mounts them.
+            volumes = [dict(id=v.id, name=v.name, size=v.size,
+                            attachments=[dict(server_id=a.get("server_id"), device=a.get("device"))
+                                         for a in v.attachments or []])
+                       for v in (conn.block_storage.volumes(details=True) if conn.has_service("block-storage")
+                                 else []) if (v.name or "").endswith("-data")]
         except Exception as exc:  # keystoneauth/SDK errors: one line, the cloud named
             raise AnsibleParserError("%s: listing the servers of cloud %r failed: %s: %s"
                                      % (path, cloud, type(exc).__name__, " ".join(str(exc).split())))
-        return dict(servers=servers, ports=ports, floating_ips=fips)
+        return dict(servers=servers, ports=ports, floating_ips=fips, volumes=volumes)
 
     def _populate(self, course, listing):
-        hosts = course_hosts(course, listing["servers"], listing["ports"], listing["floating_ips"])
+        hosts = course_hosts(course, listing["servers"], listing["ports"], listing["floating_ips"],
+                             listing.get("volumes", []))
         course_group = self.inventory.add_group("course_%s" % course)
         ready_group = self.inventory.add_group(READY_GROUP)
         not_ready_group = self.inventory.add_group(NOT_READY_GROUP)
@@ -238,7 +254,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 credentials_student=record["student"], credentials_course=course,
                 coursevm_server_id=record["server_id"], coursevm_server_status=record["status"],
                 coursevm_floating_ip=record["floating_ip"], coursevm_fixed_ip=record["fixed_ip"],
-                coursevm_image_id=record["image_id"], coursevm_problem=record["problem"])
+                coursevm_image_id=record["image_id"], coursevm_problem=record["problem"],
+                coursevm_data_volume=record["data_volume"])
             if record["floating_ip"]:
                 hostvars["ansible_host"] = record["floating_ip"]
             if self.get_option("private_key_file"):

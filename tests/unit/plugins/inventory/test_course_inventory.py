@@ -30,6 +30,18 @@ def test_an_active_server_with_a_floating_ip_is_ready():
         ("ab12", "172.24.4.7", "192.168.50.10", None)
 
 
+def test_the_students_data_volume_attached_to_their_server_is_a_host_variable():
+    volumes = [dict(id="v1", name="tm351-ab12-data", size=5, attachments=[dict(server_id="s1", device="/dev/vdb")]),
+               # Another student's, one attached elsewhere, and one that is not a data volume: not ab12's.
+               dict(id="v2", name="tm351-cd34-data", size=5, attachments=[dict(server_id="s1", device="/dev/vdc")]),
+               dict(id="v3", name="tm351-ab12-data", size=5, attachments=[dict(server_id="s9", device="/dev/vdb")]),
+               dict(id="v4", name="tm351-ab12-boot", size=5, attachments=[dict(server_id="s1", device="/dev/vda")])]
+    hosts = course_hosts("tm351", [server("s1", "ab12"), server("s2", "cd34")], [port("p1", "tm351-ab12", "s1")],
+                         [dict(floating_ip_address="172.24.4.7", port_id="p1")], volumes)
+    assert hosts["tm351-ab12"]["data_volume"] == dict(id="v1", name="tm351-ab12-data", size=5, device="/dev/vdb")
+    assert hosts["tm351-cd34"]["data_volume"] is None
+
+
 def test_not_active_or_no_floating_ip_is_named_with_a_problem():
     hosts = course_hosts("tm351", [server("s1", "ab12", status="ERROR"), server("s2", "cd34")],
                          [port("p1", "tm351-ab12", "s1"), port("p2", "tm351-cd34", "s2")],
