@@ -102,7 +102,7 @@ if ! $quick; then
   # Much of a scenario's time is waiting (apt, Java and Jupyter starting, ssh), so two side by side finish
   # sooner than one after the other even on two cores. Longest first, so the last one is not a long one.
   rm -rf "$OUT/molecule" && mkdir -p "$OUT/molecule"
-  order="nginx_proxy server_proxy credentials egress_proxy openrefine mongodb jupyter postgresql"
+  order="nginx_proxy server_proxy credentials egress_proxy openrefine mongodb jupyter postgresql student_volume"
   scenarios=()
   for name in $order; do [ -f "molecule/$name/molecule.yml" ] && scenarios+=("$name"); done
   for scenario in molecule/*/molecule.yml; do

@@ -29,6 +29,7 @@ REQUIRED = {
                              "heat_stack_output_dir": "/nonexistent/heat", "heat_stack_image": "course",
                              "heat_stack_flavor": "m1.small"},
     ("credentials", "reset_password"): {"credentials_reset_student": "s001"},
+    ("student_volume", "main"): {"student_volume_id": "0f6e2b8c-3a4d-4f1e-9b7a-5c2d1e0f9a8b"},
 }
 UNSET = sorted((role, entry, option) for (role, entry), given in REQUIRED.items() for option in given)
 
