@@ -346,6 +346,8 @@ def test_rerun_rewrites_nothing(render, topology):
     ({"cohort_course": "TM351"}, "cohort_course 'TM351' must be 1-20 characters"),
     ({"cohort_topology": "star"}, "cohort_topology must be shared"),
     ({"cohort_boot_from_volume": True}, "cohort_boot_from_volume"),
+    ({"cohort_student_volume_size": 5}, "cohort_student_volume_size"),
+    ({"cohort_student_volume_size": "five"}, "cohort_student_volume_size"),
 ])
 def test_bad_input_writes_nothing(render, extra, expected):
     status, out, log = render.again("bad", **extra)
