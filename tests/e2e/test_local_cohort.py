@@ -4,7 +4,9 @@ on the local OpenStack (one builder VM configured, sealed, snapshotted, removed)
 each server runs on a machine of its own, reached through its own floating IP. Three URLs, three passwords: each
 password opens its own VM only, a kernel runs code on each through nginx, OpenRefine and nbdime answer behind each
 login, no two VMs share a secret, the VMs were personalised without installing anything, a re-run changes nothing
-and keeps the passwords, and `./coursevm local-stop` leaves the cloud empty (golden image included).
+and keeps the passwords, each student's work is on a data volume of their own (-e cohort_student_volume_size=1) that
+outlives a rebuild of their VM from a new image, and `./coursevm local-stop` leaves the cloud empty (golden image and
+data volumes included).
 Needs root (test machines and the local cloud). The tests run in file order: the last one stops."""
 
 import json
@@ -55,7 +57,7 @@ def printed(job):
 
 @pytest.fixture(scope="module")
 def cohort_job():
-    run = run_job("local", "--students", "3")
+    run = run_job("local", "--students", "3", "-e", "cohort_student_volume_size=1")
     try:
         yield run
     finally:
@@ -183,8 +185,61 @@ def test_personalising_installed_nothing(cohort_job, vms, conn):
         assert vm["dpkg_log_mtime"] < int(created), student
 
 
+NOTEBOOK = "kept-by-the-volume.ipynb"
+
+
+def contents(url, session, method="GET", body=None):
+    """(status, JSON) of Jupyter's contents API for NOTEBOOK through nginx, with the student's login."""
+    import urllib.error
+    import urllib.request
+
+    browser, unused, xsrf = session
+    request = urllib.request.Request(url.rstrip("/") + "/api/contents/" + NOTEBOOK, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
+    try:
+        with browser.open(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, None
+
+
+def a_new_golden_image(conn, image_id):
+    """A new golden image of the course (another Glance image with the same disk and labels): what a roll onto the
+    next golden build looks like to the playbooks, without a second golden build's minutes in CI."""
+    import io
+
+    golden = conn.image.get_image(image_id)
+    properties = dict((k, str(v)) for k, v in (golden.properties or {}).items() if k.startswith("coursevm_"))
+    data = conn.image.download_image(golden).content
+    return conn.image.create_image(name=golden.name + "-next", data=io.BytesIO(data), disk_format=golden.disk_format,
+                                   container_format=golden.container_format, meta=properties, allow_duplicates=True,
+                                   wait=True)
+
+
+def test_each_students_work_lives_on_a_data_volume_of_their_own(cohort_job, conn):
+    for student in STUDENTS:
+        volume = conn.block_storage.find_volume("%s-%s-data" % (COURSE, student), ignore_missing=False)
+        server = conn.compute.find_server("%s-%s" % (COURSE, student), ignore_missing=False)
+        assert volume.status == "in-use" and [a["server_id"] for a in volume.attachments] == [server.id]
+    url = printed(cohort_job)["student1"][0]
+    mounts = ssh_vm(urlparse(url).hostname, "findmnt -n -o TARGET,FSTYPE -l; stat -c %U /home/oustudent/notebooks")
+    lines = mounts.stdout.split()
+    for target in ("/home/oustudent/notebooks", "/var/lib/openrefine"):
+        assert target in lines, mounts.stdout
+    assert lines[-1] == "oustudent"
+    # student3 saves a notebook through nginx; test_rebuild_... looks for it on the VM that replaces this one.
+    from jupyter_login import login  # tests/support
+
+    url, password = printed(cohort_job)["student3"]
+    saved = contents(url, login(url, password)["_session"], "PUT", {
+        "type": "notebook", "format": "json",
+        "content": {"cells": [], "metadata": {"saved_by": "student3"}, "nbformat": 4, "nbformat_minor": 5}})
+    assert saved[0] == 201, saved
+
+
 def test_running_it_again_changes_nothing_and_keeps_the_passwords(cohort_job):
-    again = run_job("local", "--students", "3")
+    again = run_job("local", "--students", "3", "-e", "cohort_student_volume_size=1")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert printed(again) == printed(cohort_job)
     for student in STUDENTS:
@@ -320,15 +375,19 @@ def test_the_health_report_names_the_failing_step_of_a_broken_vm(cohort_job):
 
 
 def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, conn):
+    """From a new golden image: the VM is new, the notebook student3 saved on the old one (before it was broken,
+    test_each_students_work_lives_on_a_data_volume_of_their_own) is still there."""
     from jupyter_login import login, run_code  # tests/support
 
     url, password = printed(cohort_job)["student3"]
     before = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
     old_key = known_key(urlparse(url).hostname)
-    run = day_two("rebuild.yml", "-e", "rebuild_student=student3")
+    new_image = a_new_golden_image(conn, before.image.id)
+    run = day_two("rebuild.yml", "-e", "rebuild_student=student3", "-e", "cohort_image=" + new_image.id)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     after = conn.compute.find_server(COURSE + "-student3", ignore_missing=False)
     assert after.id != before.id and after.status == "ACTIVE"
+    assert after.image.id == new_image.id
     ports = list(conn.network.ports(device_id=after.id))
     assert [ip.floating_ip_address for p in ports for ip in conn.network.ips(port_id=p.id)] == \
         [urlparse(url).hostname]
@@ -336,6 +395,9 @@ def test_rebuild_brings_the_student_back_on_the_same_floating_ip(cohort_job, con
     session = login(url, password)
     assert session["login_ok"] is True
     assert run_code(url, session["_session"], "6*7") == "42"
+    # The notebook saved before, seen through nginx after the student's login on the new VM.
+    status, notebook = contents(url, session["_session"])
+    assert status == 200 and notebook["content"]["metadata"]["saved_by"] == "student3"
     assert not re.search(r"^%s-student[12]\s+: ok=" % COURSE, run.stdout, re.M)
     # The old VM's host key was forgotten and the new VM's recorded.
     assert known_key(urlparse(url).hostname) not in (None, old_key)
@@ -376,6 +438,7 @@ def test_local_stop_leaves_the_cloud_empty(cohort_job, conn):
     left += [g.name for g in conn.network.security_groups(project_id=project) if g.name.startswith(prefix)]
     left += [k.name for k in conn.compute.keypairs() if k.name.startswith(prefix)]
     left += [p.name for p in conn.network.ports(project_id=project) if (p.name or "").startswith(prefix)]
+    left += [v.name for v in conn.block_storage.volumes() if (v.name or "").startswith(prefix)]  # data volumes too
     addresses_now = {ip.id: ip.floating_ip_address for ip in conn.network.ips(project_id=project)}
     left += [addresses_now[i] for i in ours if i in addresses_now]
     left += [i.name for i in conn.image.images(owner=project)
