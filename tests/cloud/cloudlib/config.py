@@ -55,6 +55,13 @@ key_repository = {data}/keystone/credential-keys
 [identity]
 # Cheap password checks on a test rig (the default bcrypt cost makes every token request slow).
 password_hash_rounds = 4
+
+[cache]
+# Every OpenStack module run authenticates anew and every service validates the new token: Keystone's cache keeps
+# the catalog, role assignments and validated tokens in the process instead of rebuilding them from MariaDB for
+# each request. Keystone runs as one process here, so an in-memory cache stays consistent with its writes.
+enabled = true
+backend = dogpile.cache.memory
 """
     files[common.ETC / "glance" / "glance-api.conf"] = f"""
 [DEFAULT]
