@@ -77,7 +77,7 @@ def test_deploy_through_runner_changes_nothing(runner_job):
         assert not any(result.stats.get(count, {}).values()), (count, result.stats)
 
 
-def test_the_handout_path_in_the_events_names_the_students_0600_handout(runner_job, local_job):
+def test_the_handout_in_the_events_is_0600_and_keeps_the_printed_url_and_password(runner_job, local_job):
     events = runner_job[1]
     messages = [e["event_data"]["res"].get("msg", "") for e in events
                 if e["event"] == "runner_on_ok" and e["event_data"].get("task") == "Say where the passwords are"]
@@ -88,8 +88,9 @@ def test_the_handout_path_in_the_events_names_the_students_0600_handout(runner_j
     assert handout.parent == JOB_DIR / "secrets"
     assert stat.S_IMODE(handout.stat().st_mode) == 0o600
     with handout.open(newline="", encoding="utf-8-sig") as rows:  # with a BOM, for spreadsheet programs
-        urls = dict((row["student"], row["url"]) for row in csv.DictReader(rows))
-    assert urls == {STUDENT: printed(local_job)[0]}
+        found = dict((row["student"], (row["url"], row["jupyter_password"])) for row in csv.DictReader(rows))
+    # The second run kept the URL and the password the first run printed.
+    assert found == {STUDENT: printed(local_job)}
 
 
 def secrets():
