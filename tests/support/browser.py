@@ -100,13 +100,6 @@ def _never_ran(driver):
     return bool(prompts) and prompts[0].text.strip().replace(" ", "") in ("[]:", "")
 
 
-def _run_first_cell_again(driver, timeout):
-    editor = _until(driver, timeout, EC.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Cell .cm-content")),
-                    "the first cell's editor became clickable again")
-    editor.click()
-    editor.send_keys(Keys.SHIFT, Keys.RETURN)
-
-
 def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb", timeout=180):
     """Log in at base_url (ending with '/'), create and open a notebook, run 1+1; return the output text.
 
@@ -158,7 +151,7 @@ def run_first_cell(base_url, password, screenshot, notebook="browser-test.ipynb"
                 if not text and time.monotonic() > rerun_at and _never_ran(driver):
                     # Shift+Enter can reach a kernel shown idle whose connection is still being made: the cell
                     # moves on but never runs (its prompt stays "[ ]:"). A person runs it again; so does this.
-                    _run_first_cell_again(driver, timeout)
+                    _type_and_run(driver, timeout, "1+1")
                     rerun_at = time.monotonic() + RERUN_AFTER
                 time.sleep(0.5)
             driver.save_screenshot(str(screenshot))
